@@ -1,0 +1,34 @@
+"""EmbeddingGemma-300m done right: task prompts, titles, Matryoshka sizes, checked vectors.
+
+Importing this package does not import torch; the model loads on first use.
+"""
+
+from .config import DEFAULT_MODEL, DIMENSIONS, MAX_SEQ_LENGTH, EmbeddingConfig
+from .embedder import Embedder, TruncationReport, load_backend
+from .errors import (
+    EmbeddingGemmaError,
+    ModelLoadError,
+    OutputCheckError,
+    TruncationError,
+    TruncationWarning,
+)
+from .prompts import TASKS, TaskPrompts, apply_prompt, is_prompted
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "DIMENSIONS",
+    "MAX_SEQ_LENGTH",
+    "TASKS",
+    "Embedder",
+    "EmbeddingConfig",
+    "EmbeddingGemmaError",
+    "ModelLoadError",
+    "OutputCheckError",
+    "TaskPrompts",
+    "TruncationError",
+    "TruncationReport",
+    "TruncationWarning",
+    "apply_prompt",
+    "is_prompted",
+    "load_backend",
+]

@@ -1,0 +1,96 @@
+"""The default local runtime: sentence-transformers on torch."""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Sequence
+
+import numpy as np
+
+from ..errors import ModelLoadError
+
+# Bidirectional attention for Gemma3 (`use_bidirectional_attention`) arrived in transformers 4.56.
+# Older releases silently fall back to causal attention, which costs a large share of recall.
+MIN_TRANSFORMERS = (4, 56)
+
+GATED_HINT = (
+    "google/embeddinggemma-300m is a gated repository: accept the licence at "
+    "https://huggingface.co/google/embeddinggemma-300m, then log in with `hf auth login` "
+    "(or set HF_TOKEN). Or pass the path of a local copy of the model folder as `model`."
+)
+
+
+def check_transformers_version(version: str) -> None:
+    """Refuse a transformers too old for bidirectional Gemma3 attention."""
+    parts = tuple(int(p) for p in version.split(".")[:2] if p.isdigit())
+    if parts < MIN_TRANSFORMERS:
+        need = ".".join(map(str, MIN_TRANSFORMERS))
+        raise ModelLoadError(
+            f"transformers {version} is too old for EmbeddingGemma: it lacks bidirectional Gemma3 "
+            f"attention and would silently embed with causal attention. "
+            f"Upgrade: pip install 'transformers>={need}'."
+        )
+
+
+def _check_local_folder(path: str) -> None:
+    if not os.path.isdir(path):
+        return
+    if not os.path.isfile(os.path.join(path, "modules.json")) or not os.path.isfile(
+        os.path.join(path, "config.json")
+    ):
+        raise ModelLoadError(
+            f"model={path!r} is a folder but not a sentence-transformers model (no modules.json or "
+            "config.json in it). Point `model` at the downloaded embeddinggemma-300m folder, "
+            "or use the hub id 'google/embeddinggemma-300m'."
+        )
+
+
+class SentenceTransformersBackend:
+    """EmbeddingGemma loaded by sentence-transformers, safe to share between threads."""
+
+    def __init__(self, model: str, *, device: str, dtype: str) -> None:
+        import torch
+        import transformers
+
+        check_transformers_version(transformers.__version__)
+        _check_local_folder(model)
+        from sentence_transformers import SentenceTransformer
+
+        try:
+            self._model = SentenceTransformer(
+                model,
+                device=device,
+                trust_remote_code=False,
+                model_kwargs={"dtype": getattr(torch, dtype)},
+            )
+        except Exception as exc:  # the hub raises many types; all become one actionable error
+            if os.path.isdir(model):
+                raise ModelLoadError(f"could not load the model folder {model!r}: {exc}") from exc
+            raise ModelLoadError(f"could not load model {model!r}: {exc}\n{GATED_HINT}") from exc
+        dimension_of = getattr(self._model, "get_embedding_dimension", None) or (
+            self._model.get_sentence_embedding_dimension
+        )
+        self.full_dimensions = int(dimension_of() or 768)
+        self._tokenizer = self._model.tokenizer
+        # `max_seq_length` lives on the shared module; encode under a lock so that callers with
+        # different limits never see each other's setting.
+        self._lock = threading.Lock()
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        encoded = self._tokenizer(list(texts), add_special_tokens=True, truncation=False, verbose=False)
+        return [len(ids) for ids in encoded["input_ids"]]
+
+    def encode(
+        self, texts: Sequence[str], *, max_seq_length: int, batch_size: int, show_progress: bool
+    ) -> np.ndarray:
+        with self._lock:
+            self._model.max_seq_length = max_seq_length
+            vectors = self._model.encode(
+                list(texts),
+                batch_size=batch_size,
+                show_progress_bar=show_progress,
+                convert_to_numpy=True,
+                normalize_embeddings=False,
+            )
+        return np.asarray(vectors, dtype=np.float32)
