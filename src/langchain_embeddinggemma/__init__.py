@@ -1,0 +1,5 @@
+"""LangChain integration for EmbeddingGemma-300m."""
+
+from .embeddings import EmbeddingGemmaEmbeddings
+
+__all__ = ["EmbeddingGemmaEmbeddings"]

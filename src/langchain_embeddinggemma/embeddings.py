@@ -1,0 +1,104 @@
+"""LangChain ``Embeddings`` over the EmbeddingGemma core."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Sequence
+
+from embeddinggemma import DEFAULT_MODEL, Embedder, EmbeddingConfig
+from langchain_core.documents import Document
+from langchain_core.embeddings import Embeddings
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+
+
+class EmbeddingGemmaEmbeddings(BaseModel, Embeddings):
+    """Google's EmbeddingGemma-300m with its task prompts applied, run locally.
+
+    Queries get the task's query prompt (``task: search result | query: `` by default), documents
+    the document prompt (``title: none | text: ``, or the document's title). Vectors are unit
+    length at every Matryoshka size.
+
+    Setup:
+        .. code-block:: bash
+
+            pip install "embeddinggemma[langchain]"
+
+    Example:
+        .. code-block:: python
+
+            from langchain_embeddinggemma import EmbeddingGemmaEmbeddings
+
+            embeddings = EmbeddingGemmaEmbeddings(dimensions=256)
+            query = embeddings.embed_query("Which planet is known as the Red Planet?")
+            docs = embeddings.embed_documents(["Mars is the Red Planet."], titles=["Mars"])
+    """
+
+    model: str = DEFAULT_MODEL
+    """Hub id (gated: accept the licence and log in) or a local model folder."""
+    task: str = "retrieval"
+    """EmbeddingGemma task: retrieval, question_answering, fact_checking, code_retrieval,
+    classification, clustering, semantic_similarity, or raw (no prompt)."""
+    dimensions: int = 768
+    """Matryoshka output size: 768, 512, 256 or 128; always re-normalised."""
+    truncation: str = "warn"
+    """Inputs over ``max_seq_length`` tokens: ``warn`` (default), ``error`` or ``silent``."""
+    max_seq_length: int = 2048
+    """Token budget per input, prompt included."""
+    device: str = "auto"
+    """``auto`` (cuda > mps > cpu), ``cpu``, ``cuda``, ``cuda:N`` or ``mps``."""
+    dtype: str = "auto"
+    """``auto`` (bfloat16 on capable CUDA, else float32), ``float32`` or ``bfloat16``."""
+    batch_size: int = 32
+    """Texts per forward pass."""
+    query_prompt: str | None = None
+    """Overrides the task's query prompt."""
+    document_prompt: str | None = None
+    """Overrides the task's document prompt; ``{title}`` is filled with the title."""
+    show_progress: bool = False
+    """Show a progress bar while embedding."""
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    _embedder: Embedder = PrivateAttr()
+
+    @model_validator(mode="after")
+    def _build_embedder(self) -> "EmbeddingGemmaEmbeddings":
+        fields = {name: getattr(self, name) for name in EmbeddingConfig.__dataclass_fields__}
+        self._embedder = Embedder(EmbeddingConfig(**fields))
+        return self
+
+    @property
+    def embedder(self) -> Embedder:
+        """The core embedder these settings map onto."""
+        return self._embedder
+
+    def embed_documents(self, texts: list[str], titles: Sequence[str | None] | None = None) -> list[list[float]]:
+        """Embed documents with the document prompt; ``titles`` (one per text, or None) fill it."""
+        return self._embedder.embed(texts, side="document", titles=titles)
+
+    def embed_query(self, text: str) -> list[float]:
+        """Embed one query with the query prompt."""
+        return self._embedder.embed_query(text)
+
+    async def aembed_documents(
+        self, texts: list[str], titles: Sequence[str | None] | None = None
+    ) -> list[list[float]]:
+        """Like :meth:`embed_documents`, in a worker thread so the event loop keeps running."""
+        return await asyncio.to_thread(self.embed_documents, texts, titles)
+
+    async def aembed_query(self, text: str) -> list[float]:
+        """Like :meth:`embed_query`, in a worker thread so the event loop keeps running."""
+        return await asyncio.to_thread(self.embed_query, text)
+
+    def embed_documents_with_titles(
+        self, documents: Sequence[Document], title_key: str = "title"
+    ) -> list[tuple[str, list[float]]]:
+        """``(page_content, vector)`` pairs, each embedded with ``metadata[title_key]`` as its title.
+
+        Feed them to a vector store that takes precomputed vectors, e.g.
+        ``FAISS.from_embeddings(pairs, embeddings, metadatas=[d.metadata for d in documents])``.
+        """
+        texts = [doc.page_content for doc in documents]
+        titles = [doc.metadata.get(title_key) for doc in documents]
+        return list(zip(texts, self.embed_documents(texts, titles=titles)))
+

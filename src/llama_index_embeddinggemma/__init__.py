@@ -1,0 +1,5 @@
+"""LlamaIndex integration for EmbeddingGemma-300m."""
+
+from .embedding import EmbeddingGemmaEmbedding
+
+__all__ = ["EmbeddingGemmaEmbedding"]
