@@ -1,0 +1,101 @@
+"""Fixtures: a tiny random-weight EmbeddingGemma built at test time, and the real model when set."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REAL_MODEL = os.environ.get("EMBEDDINGGEMMA_MODEL")
+requires_real_model = pytest.mark.skipif(
+    not REAL_MODEL, reason="EMBEDDINGGEMMA_MODEL is not set (run ../shared/models/fetch-embeddinggemma)"
+)
+
+PROMPTS = {
+    "query": "task: search result | query: ",
+    "document": "title: none | text: ",
+    "STS": "task: sentence similarity | query: ",
+}
+
+_CORPUS = [
+    "task: search result | query: title: none | text: which planet is known as the red planet",
+    "mars venus jupiter saturn earth planets solar system sun moon space rocket orbit",
+    "the quick brown fox jumps over the lazy dog a an of to in is are was were be",
+    "embedding vector search retrieval document query sentence similarity clustering classification",
+    "code fact checking question answering none title text task result",
+]
+
+
+def _tokenizer(folder: Path):
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=400,
+        special_tokens=["<pad>", "<eos>", "<bos>", "<unk>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
+    tok.train_from_iterator(_CORPUS * 4, trainer)
+    tok.post_processor = processors.TemplateProcessing(
+        single="<bos> $A <eos>", special_tokens=[("<bos>", 2), ("<eos>", 1)]
+    )
+    from tokenizers import decoders
+
+    tok.decoder = decoders.ByteLevel()
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok, bos_token="<bos>", eos_token="<eos>", pad_token="<pad>", unk_token="<unk>"
+    )
+    fast.save_pretrained(folder)
+    return fast
+
+
+def build_tiny_model(folder: Path) -> Path:
+    """EmbeddingGemma's exact module stack, scaled down, with random weights and its prompts."""
+    import torch
+    from sentence_transformers import SentenceTransformer, models
+    from transformers import Gemma3TextConfig, Gemma3TextModel
+
+    torch.manual_seed(0)
+    tokenizer = _tokenizer(folder)
+    config = Gemma3TextConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        head_dim=16,
+        max_position_embeddings=2048,
+        sliding_window=16,
+        layer_types=["sliding_attention", "full_attention"],
+        use_bidirectional_attention=True,
+        pad_token_id=0,
+        eos_token_id=1,
+        bos_token_id=2,
+    )
+    Gemma3TextModel(config).save_pretrained(folder, safe_serialization=True)
+    transformer = models.Transformer(str(folder), max_seq_length=2048)
+    pooling = models.Pooling(32, pooling_mode="mean", include_prompt=True)
+    up = models.Dense(32, 128, bias=False, activation_function=torch.nn.Identity())
+    down = models.Dense(128, 768, bias=False, activation_function=torch.nn.Identity())
+    model = SentenceTransformer(
+        modules=[transformer, pooling, up, down, models.Normalize()], prompts=PROMPTS, device="cpu"
+    )
+    model.save(str(folder))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Path of the tiny model folder (768-d output, like the real model)."""
+    return str(build_tiny_model(tmp_path_factory.mktemp("tiny-embeddinggemma")))
+
+
+@pytest.fixture(scope="session")
+def real_model() -> str:
+    if not REAL_MODEL:
+        pytest.skip("EMBEDDINGGEMMA_MODEL is not set (run ../shared/models/fetch-embeddinggemma)")
+    return REAL_MODEL
