@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
+import functools
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -88,10 +92,17 @@ def build_tiny_model(folder: Path) -> Path:
     return folder
 
 
+@functools.cache
+def tiny_model_path() -> str:
+    """Build the tiny model once per test process (768-d output, like the real model)."""
+    folder = Path(tempfile.mkdtemp(prefix="tiny-embeddinggemma-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return str(build_tiny_model(folder))
+
+
 @pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """Path of the tiny model folder (768-d output, like the real model)."""
-    return str(build_tiny_model(tmp_path_factory.mktemp("tiny-embeddinggemma")))
+def tiny_model() -> str:
+    return tiny_model_path()
 
 
 @pytest.fixture(scope="session")

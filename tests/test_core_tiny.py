@@ -150,8 +150,13 @@ def test_folder_that_is_not_a_model(tmp_path):
 
 
 def test_gated_hub_model_without_access_explains(monkeypatch, tmp_path):
+    import huggingface_hub.constants
+
+    # A user with no access and no copy: the hub cannot serve the weights (offline here, no retries).
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
     with pytest.raises(ModelLoadError, match="gated repository.*hf auth login.*local copy"):
         Embedder(model="google/embeddinggemma-300m").embed(["x"])
 

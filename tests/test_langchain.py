@@ -1,0 +1,96 @@
+"""LangChain adapter: standard suites, prompts, titles, async, FAISS (tiny model)."""
+
+import asyncio
+
+import numpy as np
+import pytest
+from conftest import tiny_model_path
+from langchain_core.documents import Document
+from langchain_tests.integration_tests import EmbeddingsIntegrationTests
+from langchain_tests.unit_tests import EmbeddingsUnitTests
+
+from embeddinggemma import Embedder
+from langchain_embeddinggemma import EmbeddingGemmaEmbeddings
+
+
+class TestStandardUnit(EmbeddingsUnitTests):
+    @property
+    def embeddings_class(self):
+        return EmbeddingGemmaEmbeddings
+
+    @property
+    def embedding_model_params(self):
+        return {"model": tiny_model_path()}
+
+
+class TestStandardIntegration(EmbeddingsIntegrationTests):
+    @property
+    def embeddings_class(self):
+        return EmbeddingGemmaEmbeddings
+
+    @property
+    def embedding_model_params(self):
+        return {"model": tiny_model_path(), "dimensions": 256}
+
+
+def test_query_and_document_prompts(tiny_model):
+    lc = EmbeddingGemmaEmbeddings(model=tiny_model, task="question_answering")
+    core = Embedder(model=tiny_model, task="question_answering")
+    assert core.prompt(["q"], "query") == ["task: question answering | query: q"]
+    np.testing.assert_allclose(lc.embed_query("mars"), core.embed(["mars"], side="query")[0], atol=1e-6)
+    np.testing.assert_allclose(lc.embed_documents(["mars"]), core.embed(["mars"], side="document"), atol=1e-6)
+
+
+def test_titles_from_documents(tiny_model):
+    lc = EmbeddingGemmaEmbeddings(model=tiny_model)
+    docs = [Document("mars is red", metadata={"title": "Mars"}), Document("venus is hot")]
+    pairs = lc.embed_documents_with_titles(docs)
+    assert [text for text, _ in pairs] == ["mars is red", "venus is hot"]
+    np.testing.assert_allclose([v for _, v in pairs], lc.embed_documents(["mars is red", "venus is hot"],
+                                                                          titles=["Mars", None]), atol=1e-6)
+    assert not np.allclose(pairs[0][1], lc.embed_documents(["mars is red"])[0])
+
+
+def test_faiss_from_embeddings_with_titles(tiny_model):
+    from langchain_community.vectorstores import FAISS
+    from langchain_community.vectorstores.utils import DistanceStrategy
+
+    lc = EmbeddingGemmaEmbeddings(model=tiny_model)
+    docs = [Document(t, metadata={"title": t.split()[0]}) for t in ["mars is red", "venus is hot", "saturn rings"]]
+    store = FAISS.from_embeddings(lc.embed_documents_with_titles(docs), lc, metadatas=[d.metadata for d in docs],
+                                  distance_strategy=DistanceStrategy.MAX_INNER_PRODUCT)
+    hits = store.similarity_search_with_score("venus", k=3)
+    query = np.array(lc.embed_query("venus"))
+    by_hand = sorted(((float(query @ np.array(v)), t) for t, v in lc.embed_documents_with_titles(docs)), reverse=True)
+    assert [h.page_content for h, _ in hits] == [t for _, t in by_hand]
+
+
+async def test_async_does_not_block_event_loop(tiny_model):
+    lc = EmbeddingGemmaEmbeddings(model=tiny_model)
+    ticks = 0
+
+    async def ticker():
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    task = asyncio.create_task(ticker())
+    vectors = await lc.aembed_documents(["mars is red"] * 64)
+    query = await lc.aembed_query("mars")
+    task.cancel()
+    assert ticks > 1 and len(vectors) == 64 and len(query) == 768
+    np.testing.assert_allclose(vectors[0], lc.embed_documents(["mars is red"])[0], atol=1e-6)
+
+
+def test_settings_validated_with_clear_errors(tiny_model):
+    with pytest.raises(ValueError, match="768, 512, 256, 128"):
+        EmbeddingGemmaEmbeddings(model=tiny_model, dimensions=300)
+    with pytest.raises(ValueError, match="bfloat16"):
+        EmbeddingGemmaEmbeddings(model=tiny_model, dtype="float16")
+    with pytest.raises(ValueError, match="Extra inputs"):
+        EmbeddingGemmaEmbeddings(model=tiny_model, dimension=256)
+    with pytest.raises(TypeError, match=r"texts\[0\] is None"):
+        EmbeddingGemmaEmbeddings(model=tiny_model).embed_documents([None])
+    with pytest.raises(TypeError, match="query must be a string"):
+        EmbeddingGemmaEmbeddings(model=tiny_model).embed_query(None)
