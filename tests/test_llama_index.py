@@ -1,0 +1,82 @@
+"""LlamaIndex adapter: prompts, node titles, batch size, round-trip, index and pipeline (tiny model)."""
+
+import numpy as np
+import pytest
+from llama_index.core import Settings, VectorStoreIndex
+from llama_index.core.ingestion import IngestionPipeline
+from llama_index.core.schema import MetadataMode, TextNode
+
+from embeddinggemma import Embedder
+from llama_index_embeddinggemma import EmbeddingGemmaEmbedding
+
+
+def test_defaults_and_class_name(tiny_model):
+    emb = EmbeddingGemmaEmbedding(model_name=tiny_model)
+    assert emb.class_name() == "EmbeddingGemmaEmbedding"
+    assert emb.embed_batch_size >= 32
+
+
+def test_round_trip_every_setting(tiny_model):
+    emb = EmbeddingGemmaEmbedding(model_name=tiny_model, task="clustering", dimensions=128, truncation="error",
+                                  max_seq_length=512, device="cpu", dtype="float32", embed_batch_size=7,
+                                  query_prompt="Q: ", document_prompt="D: ", title_key="heading", show_progress=True)
+    again = EmbeddingGemmaEmbedding.from_dict(emb.to_dict())
+    assert again.to_dict() == emb.to_dict()
+    assert again.embedder.config == emb.embedder.config
+
+
+def test_query_and_text_prompts(tiny_model):
+    emb = EmbeddingGemmaEmbedding(model_name=tiny_model, dimensions=512)
+    core = Embedder(model=tiny_model, dimensions=512)
+    np.testing.assert_allclose(emb.get_query_embedding("mars"), core.embed(["mars"], side="query")[0], atol=1e-6)
+    np.testing.assert_allclose(emb.get_text_embedding("mars"), core.embed(["mars"])[0], atol=1e-6)
+    batch = emb.get_text_embedding_batch(["a", "b", "c"])
+    np.testing.assert_allclose(batch, core.embed(["a", "b", "c"]), atol=1e-6)
+
+
+def test_node_titles_reach_prompt(tiny_model):
+    emb = EmbeddingGemmaEmbedding(model_name=tiny_model)
+    nodes = [TextNode(text="mars is red", metadata={"title": "Mars"}), TextNode(text="venus is hot")]
+    emb(nodes)
+    texts = [n.get_content(metadata_mode=MetadataMode.EMBED) for n in nodes]
+    expected = Embedder(model=tiny_model).embed(texts, titles=["Mars", None])
+    np.testing.assert_allclose([n.embedding for n in nodes], expected, atol=1e-6)
+
+
+def test_cache_that_mixes_sides_is_refused(tiny_model):
+    from llama_index.core.storage.kvstore import SimpleKVStore
+
+    with pytest.raises(ValueError, match="query and a document with the same text"):
+        EmbeddingGemmaEmbedding(model_name=tiny_model, embeddings_cache=SimpleKVStore())
+
+
+async def test_async_methods(tiny_model):
+    emb = EmbeddingGemmaEmbedding(model_name=tiny_model)
+    q = await emb.aget_query_embedding("mars")
+    texts = await emb.aget_text_embedding_batch(["mars", "venus"])
+    np.testing.assert_allclose(q, emb.get_query_embedding("mars"), atol=1e-6)
+    np.testing.assert_allclose(texts, emb.get_text_embedding_batch(["mars", "venus"]), atol=1e-6)
+    nodes = await emb.acall([TextNode(text="mars", metadata={"title": "Mars"})])
+    assert len(nodes[0].embedding) == 768
+
+
+def test_settings_index_and_ingestion_pipeline(tiny_model, monkeypatch):
+    emb = EmbeddingGemmaEmbedding(model_name=tiny_model, dimensions=256)
+    monkeypatch.setattr(Settings, "_embed_model", emb)
+    docs = [TextNode(text=t, metadata={"title": t.split()[0]}) for t in ["mars is red", "venus is hot", "saturn rings"]]
+    nodes = IngestionPipeline(transformations=[emb]).run(nodes=docs)
+    assert all(len(n.embedding) == 256 for n in nodes)
+    index = VectorStoreIndex(nodes)
+    hits = index.as_retriever(similarity_top_k=3).retrieve("venus")
+    query = np.array(emb.get_query_embedding("venus"))
+    by_hand = sorted(((float(query @ np.array(n.embedding)), n.text) for n in nodes), reverse=True)
+    assert [h.node.text for h in hits] == [t for _, t in by_hand]
+
+
+def test_bad_input(tiny_model):
+    emb = EmbeddingGemmaEmbedding(model_name=tiny_model)
+    with pytest.raises(TypeError, match=r"texts\[1\] is a int"):
+        emb.get_text_embedding_batch(["a", 5])
+    with pytest.raises(ValueError, match="768, 512, 256, 128"):
+        EmbeddingGemmaEmbedding(model_name=tiny_model, dimensions=300)
+    assert emb.get_text_embedding_batch([]) == []
