@@ -4,7 +4,7 @@ import asyncio
 
 import numpy as np
 import pytest
-from conftest import tiny_model_path
+from conftest import REAL_MODEL, tiny_model_path
 from langchain_core.documents import Document
 from langchain_tests.integration_tests import EmbeddingsIntegrationTests
 from langchain_tests.unit_tests import EmbeddingsUnitTests
@@ -94,3 +94,15 @@ def test_settings_validated_with_clear_errors(tiny_model):
         EmbeddingGemmaEmbeddings(model=tiny_model).embed_documents([None])
     with pytest.raises(TypeError, match="query must be a string"):
         EmbeddingGemmaEmbeddings(model=tiny_model).embed_query(None)
+
+
+@pytest.mark.real_model
+@pytest.mark.skipif(not REAL_MODEL, reason="EMBEDDINGGEMMA_MODEL is not set")
+class TestStandardIntegrationRealModel(EmbeddingsIntegrationTests):
+    @property
+    def embeddings_class(self):
+        return EmbeddingGemmaEmbeddings
+
+    @property
+    def embedding_model_params(self):
+        return {"model": REAL_MODEL, "device": "cpu"}
