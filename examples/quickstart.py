@@ -10,7 +10,7 @@ import os
 
 import numpy as np
 
-from embeddinggemma import DEFAULT_MODEL
+from embeddinggemma import DEFAULT_MODEL, ModelLoadError
 
 QUERY = "Which planet is known as the Red Planet?"
 DOCUMENTS = [
@@ -41,4 +41,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except ModelLoadError as error:
+        raise SystemExit(f"error: {error}") from None

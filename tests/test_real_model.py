@@ -1,18 +1,17 @@
 """The real google/embeddinggemma-300m: runs whenever EMBEDDINGGEMMA_MODEL is set."""
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 from conftest import requires_real_model
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "examples"))
+from quickstart import DOCUMENTS, QUERY  # noqa: E402  the model card's example, as the README runs it
+
 pytestmark = [requires_real_model, pytest.mark.real_model]
 
-QUERY = "Which planet is known as the Red Planet?"
-DOCUMENTS = [
-    "Venus is often called Earth's twin because of its similar size and proximity.",
-    "Mars, known for its reddish appearance, is often referred to as the Red Planet.",
-    "Jupiter, the largest planet in our solar system, has a prominent red spot.",
-    "Saturn, famous for its rings, is sometimes mistaken for the Red Planet.",
-]
 MODEL_CARD = [0.301, 0.636, 0.493, 0.489]
 
 

@@ -17,7 +17,8 @@ MIN_TRANSFORMERS = (4, 56)
 GATED_HINT = (
     "google/embeddinggemma-300m is a gated repository: accept the licence at "
     "https://huggingface.co/google/embeddinggemma-300m, then log in with `hf auth login` "
-    "(or set HF_TOKEN). Or pass the path of a local copy of the model folder as `model`."
+    "(or set HF_TOKEN). Or pass the path of a local copy of the model folder: "
+    "`model=` in LangChain, `model_name=` in LlamaIndex."
 )
 
 
