@@ -106,3 +106,11 @@ class TestStandardIntegrationRealModel(EmbeddingsIntegrationTests):
     @property
     def embedding_model_params(self):
         return {"model": REAL_MODEL, "device": "cpu"}
+
+
+def test_changing_a_setting_rebuilds_the_pipeline(tiny_model):
+    lc = EmbeddingGemmaEmbeddings(model=tiny_model)
+    lc.dimensions = 128
+    assert len(lc.embed_query("mars")) == 128
+    with pytest.raises(ValueError, match="768, 512, 256, 128"):
+        lc.dimensions = 300

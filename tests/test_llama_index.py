@@ -80,3 +80,12 @@ def test_bad_input(tiny_model):
     with pytest.raises(ValueError, match="768, 512, 256, 128"):
         EmbeddingGemmaEmbedding(model_name=tiny_model, dimensions=300)
     assert emb.get_text_embedding_batch([]) == []
+
+
+def test_changing_a_setting_rebuilds_the_pipeline(tiny_model):
+    emb = EmbeddingGemmaEmbedding(model_name=tiny_model)
+    emb.dimensions = 256
+    emb.embed_batch_size = 3
+    assert len(emb.get_query_embedding("mars")) == 256 and emb.embedder.config.batch_size == 3
+    with pytest.raises(ValueError, match="768, 512, 256, 128"):
+        emb.dimensions = 300

@@ -57,7 +57,7 @@ class EmbeddingGemmaEmbeddings(BaseModel, Embeddings):
     show_progress: bool = False
     """Show a progress bar while embedding."""
 
-    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+    model_config = ConfigDict(extra="forbid", protected_namespaces=(), validate_assignment=True)
 
     _embedder: Embedder = PrivateAttr()
 

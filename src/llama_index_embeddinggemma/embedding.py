@@ -8,7 +8,7 @@ from typing import Any, Sequence
 from embeddinggemma import DEFAULT_MODEL, Embedder, EmbeddingConfig
 from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
 from llama_index.core.schema import BaseNode, MetadataMode
-from pydantic import Field, PrivateAttr, model_validator
+from pydantic import ConfigDict, Field, PrivateAttr, model_validator
 
 # Small enough to keep progress moving, large enough to keep the model busy (LlamaIndex's default is 10).
 DEFAULT_EMBED_BATCH_SIZE = 64
@@ -43,6 +43,8 @@ class EmbeddingGemmaEmbedding(BaseEmbedding):
     document_prompt: str | None = Field(default=None, description="Overrides the task's document prompt.")
     title_key: str = Field(default="title", description="Node metadata key whose value is the title.")
     show_progress: bool = Field(default=False, description="Progress bar inside each batch.")
+
+    model_config = ConfigDict(validate_assignment=True)
 
     _embedder: Embedder = PrivateAttr()
 

@@ -74,12 +74,13 @@ class SentenceTransformersBackend:
         )
         self.full_dimensions = int(dimension_of() or 768)
         self._tokenizer = self._model.tokenizer
-        # `max_seq_length` lives on the shared module; encode under a lock so that callers with
-        # different limits never see each other's setting.
+        # `max_seq_length` lives on the shared module and the fast tokenizer's truncation state is
+        # mutable; one lock keeps callers with different limits from seeing each other's setting.
         self._lock = threading.Lock()
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
-        encoded = self._tokenizer(list(texts), add_special_tokens=True, truncation=False, verbose=False)
+        with self._lock:
+            encoded = self._tokenizer(list(texts), add_special_tokens=True, truncation=False, verbose=False)
         return [len(ids) for ids in encoded["input_ids"]]
 
     def encode(
