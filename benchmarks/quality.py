@@ -17,9 +17,9 @@ import os
 import platform
 import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 
@@ -62,8 +62,9 @@ class Score:
 def load_pairs(folder: Path) -> Pairs:
     with open(folder / "pairs.tsv", newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
-    return Pairs([r["sentence1"] for r in rows], [r["sentence2"] for r in rows],
-                 np.array([float(r["score"]) for r in rows]))
+    return Pairs(
+        [r["sentence1"] for r in rows], [r["sentence2"] for r in rows], np.array([float(r["score"]) for r in rows])
+    )
 
 
 def sts_spearman(embed: EmbedFn, pairs: Pairs, chunk: int = 256, progress: bool = True) -> float:
@@ -74,8 +75,8 @@ def sts_spearman(embed: EmbedFn, pairs: Pairs, chunk: int = 256, progress: bool 
     unique = sorted(set(pairs.first) | set(pairs.second), key=len)
     vectors: dict[str, np.ndarray] = {}
     for start in tqdm(range(0, len(unique), chunk), desc="embedding", unit="chunk", disable=not progress):
-        batch = unique[start:start + chunk]
-        for text, vector in zip(batch, embed(batch)):
+        batch = unique[start : start + chunk]
+        for text, vector in zip(batch, embed(batch), strict=True):
             vectors[text] = np.asarray(vector, dtype=np.float32)
     a = np.stack([vectors[t] for t in pairs.first])
     b = np.stack([vectors[t] for t in pairs.second])
@@ -104,9 +105,16 @@ def published_scores(eval_dir: Path) -> dict[str, float]:
     return {folder: tasks[key]["cosine_spearman"] for folder, key in DATASETS.items()}
 
 
-def evaluate(model: str, eval_dir: Path, datasets: Sequence[str], adapters: Sequence[str],
-             dimensions: Sequence[int], dtype: str = "float32", batch_size: int = 32,
-             progress: bool = True) -> list[Score]:
+def evaluate(
+    model: str,
+    eval_dir: Path,
+    datasets: Sequence[str],
+    adapters: Sequence[str],
+    dimensions: Sequence[int],
+    dtype: str = "float32",
+    batch_size: int = 32,
+    progress: bool = True,
+) -> list[Score]:
     published = published_scores(eval_dir)
     scores = []
     for name in datasets:
@@ -115,12 +123,25 @@ def evaluate(model: str, eval_dir: Path, datasets: Sequence[str], adapters: Sequ
             for dims in dimensions:
                 started = time.perf_counter()
                 rho = sts_spearman(adapter_embed_fn(adapter, model, dims, dtype, batch_size), pairs, progress=progress)
-                scores.append(Score(name, adapter, dims, dtype, round(rho, 6), published[name],
-                                    round(rho - published[name], 6), len(pairs.gold),
-                                    round(time.perf_counter() - started, 1)))
+                scores.append(
+                    Score(
+                        name,
+                        adapter,
+                        dims,
+                        dtype,
+                        round(rho, 6),
+                        published[name],
+                        round(rho - published[name], 6),
+                        len(pairs.gold),
+                        round(time.perf_counter() - started, 1),
+                    )
+                )
                 s = scores[-1]
-                print(f"{name:13s} {adapter:11s} {dims:4d} {dtype:8s} spearman {s.spearman:.4f} "
-                      f"published {s.published:.4f} diff {s.difference:+.4f}  ({s.seconds:.0f}s)", flush=True)
+                print(
+                    f"{name:13s} {adapter:11s} {dims:4d} {dtype:8s} spearman {s.spearman:.4f} "
+                    f"published {s.published:.4f} diff {s.difference:+.4f}  ({s.seconds:.0f}s)",
+                    flush=True,
+                )
     return scores
 
 
@@ -136,13 +157,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="write the scores and the machine to this file")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
-    scores = evaluate(args.model, args.eval_dir, args.datasets, args.adapters, args.dimensions,
-                      args.dtype, args.batch_size, progress=not args.no_progress)
+    scores = evaluate(
+        args.model,
+        args.eval_dir,
+        args.datasets,
+        args.adapters,
+        args.dimensions,
+        args.dtype,
+        args.batch_size,
+        progress=not args.no_progress,
+    )
     if args.json:
-        args.json.write_text(json.dumps({
-            "machine": f"{platform.machine()} {os.cpu_count()} cpus, {platform.platform()}",
-            "python": sys.version.split()[0], "date": time.strftime("%Y-%m-%d"),
-            "scores": [asdict(s) for s in scores]}, indent=1))
+        args.json.write_text(
+            json.dumps(
+                {
+                    "machine": f"{platform.machine()} {os.cpu_count()} cpus, {platform.platform()}",
+                    "python": sys.version.split()[0],
+                    "date": time.strftime("%Y-%m-%d"),
+                    "scores": [asdict(s) for s in scores],
+                },
+                indent=1,
+            )
+        )
     return 0
 
 

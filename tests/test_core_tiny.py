@@ -64,13 +64,16 @@ def test_empty_list_and_empty_string(tiny_model):
     assert abs(np.linalg.norm(vector) - 1) < 1e-5
 
 
-@pytest.mark.parametrize("texts, words", [
-    (None, "list of strings, got NoneType"),
-    ("a single string", "wrap a single text in a list"),
-    (["ok", None], r"texts\[1\] is None"),
-    (["ok", 3], r"texts\[1\] is a int"),
-    ([b"bytes"], r"texts\[0\] is a bytes"),
-])
+@pytest.mark.parametrize(
+    "texts, words",
+    [
+        (None, "list of strings, got NoneType"),
+        ("a single string", "wrap a single text in a list"),
+        (["ok", None], r"texts\[1\] is None"),
+        (["ok", 3], r"texts\[1\] is a int"),
+        ([b"bytes"], r"texts\[0\] is a bytes"),
+    ],
+)
 def test_bad_inputs_name_index_and_fix(tiny_model, texts, words):
     with pytest.raises(TypeError, match=words):
         Embedder(model=tiny_model).embed(texts)

@@ -12,21 +12,28 @@ def run(code: str) -> None:
 
 
 def test_core_imports_no_torch_and_no_framework():
-    run("import sys, embeddinggemma; bad = {'torch', 'langchain_core', 'llama_index'} & set(sys.modules);"
-        "assert not bad, bad")
+    run(
+        "import sys, embeddinggemma; bad = {'torch', 'langchain_core', 'llama_index'} & set(sys.modules);"
+        "assert not bad, bad"
+    )
 
 
-@pytest.mark.parametrize("package, blocked", [
-    ("langchain_embeddinggemma", "llama_index"),
-    ("llama_index_embeddinggemma", "langchain_core"),
-])
+@pytest.mark.parametrize(
+    "package, blocked",
+    [
+        ("langchain_embeddinggemma", "llama_index"),
+        ("llama_index_embeddinggemma", "langchain_core"),
+    ],
+)
 def test_adapter_works_without_the_other_framework(package, blocked, tiny_model):
     # sys.modules[name] = None makes any import of that framework fail, as if it were not installed.
-    run(f"import sys; sys.modules[{blocked!r}] = None; sys.modules['langchain'] = None\n"
+    run(
+        f"import sys; sys.modules[{blocked!r}] = None; sys.modules['langchain'] = None\n"
         f"import {package} as pkg\n"
         "assert 'torch' not in sys.modules\n"
         "cls = getattr(pkg, pkg.__all__[0])\n"
         f"key = 'model' if {package!r}.startswith('langchain') else 'model_name'\n"
         f"emb = cls(**{{key: {tiny_model!r}}})\n"
         "vec = emb.embed_query('mars') if hasattr(emb, 'embed_query') else emb.get_query_embedding('mars')\n"
-        "assert len(vec) == 768")
+        "assert len(vec) == 768"
+    )

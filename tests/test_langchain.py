@@ -46,8 +46,9 @@ def test_titles_from_documents(tiny_model):
     docs = [Document("mars is red", metadata={"title": "Mars"}), Document("venus is hot")]
     pairs = lc.embed_documents_with_titles(docs)
     assert [text for text, _ in pairs] == ["mars is red", "venus is hot"]
-    np.testing.assert_allclose([v for _, v in pairs], lc.embed_documents(["mars is red", "venus is hot"],
-                                                                          titles=["Mars", None]), atol=1e-6)
+    np.testing.assert_allclose(
+        [v for _, v in pairs], lc.embed_documents(["mars is red", "venus is hot"], titles=["Mars", None]), atol=1e-6
+    )
     assert not np.allclose(pairs[0][1], lc.embed_documents(["mars is red"])[0])
 
 
@@ -57,8 +58,12 @@ def test_faiss_from_embeddings_with_titles(tiny_model):
 
     lc = EmbeddingGemmaEmbeddings(model=tiny_model)
     docs = [Document(t, metadata={"title": t.split()[0]}) for t in ["mars is red", "venus is hot", "saturn rings"]]
-    store = FAISS.from_embeddings(lc.embed_documents_with_titles(docs), lc, metadatas=[d.metadata for d in docs],
-                                  distance_strategy=DistanceStrategy.MAX_INNER_PRODUCT)
+    store = FAISS.from_embeddings(
+        lc.embed_documents_with_titles(docs),
+        lc,
+        metadatas=[d.metadata for d in docs],
+        distance_strategy=DistanceStrategy.MAX_INNER_PRODUCT,
+    )
     hits = store.similarity_search_with_score("venus", k=3)
     query = np.array(lc.embed_query("venus"))
     by_hand = sorted(((float(query @ np.array(v)), t) for t, v in lc.embed_documents_with_titles(docs)), reverse=True)

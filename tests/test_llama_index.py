@@ -17,9 +17,20 @@ def test_defaults_and_class_name(tiny_model):
 
 
 def test_round_trip_every_setting(tiny_model):
-    emb = EmbeddingGemmaEmbedding(model_name=tiny_model, task="clustering", dimensions=128, truncation="error",
-                                  max_seq_length=512, device="cpu", dtype="float32", embed_batch_size=7,
-                                  query_prompt="Q: ", document_prompt="D: ", title_key="heading", show_progress=True)
+    emb = EmbeddingGemmaEmbedding(
+        model_name=tiny_model,
+        task="clustering",
+        dimensions=128,
+        truncation="error",
+        max_seq_length=512,
+        device="cpu",
+        dtype="float32",
+        embed_batch_size=7,
+        query_prompt="Q: ",
+        document_prompt="D: ",
+        title_key="heading",
+        show_progress=True,
+    )
     again = EmbeddingGemmaEmbedding.from_dict(emb.to_dict())
     assert again.to_dict() == emb.to_dict()
     assert again.embedder.config == emb.embedder.config

@@ -11,13 +11,17 @@ def test_task_table_matches_model_card():
     assert TASKS["question_answering"].query == "task: question answering | query: "
     assert TASKS["fact_checking"].query == "task: fact checking | query: "
     assert TASKS["code_retrieval"].query == "task: code retrieval | query: "
-    for symmetric, words in [("classification", "classification"), ("clustering", "clustering"),
-                             ("semantic_similarity", "sentence similarity")]:
+    for symmetric, words in [
+        ("classification", "classification"),
+        ("clustering", "clustering"),
+        ("semantic_similarity", "sentence similarity"),
+    ]:
         assert TASKS[symmetric].query == TASKS[symmetric].document == f"task: {words} | query: "
 
 
-@pytest.mark.parametrize("title, expected", [(None, "none"), ("", "none"), ("  ", "none"), ("Mars", "Mars"),
-                                              ("Red\nPlanet", "Red Planet")])
+@pytest.mark.parametrize(
+    "title, expected", [(None, "none"), ("", "none"), ("  ", "none"), ("Mars", "Mars"), ("Red\nPlanet", "Red Planet")]
+)
 def test_document_title(title, expected):
     assert apply_prompt("x", TASKS["retrieval"].document, title) == f"title: {expected} | text: x"
 
@@ -48,14 +52,17 @@ def test_float16_refused_with_reason(dtype):
         EmbeddingConfig(dtype=dtype)
 
 
-@pytest.mark.parametrize("field, value, words", [
-    ("task", "search", "valid tasks: retrieval"),
-    ("truncation", "drop", "warn, error, silent"),
-    ("max_seq_length", 4096, "1 to 2048"),
-    ("batch_size", 0, "positive integer"),
-    ("device", "tpu", "auto, cpu, cuda, mps"),
-    ("model", "", "local model folder"),
-])
+@pytest.mark.parametrize(
+    "field, value, words",
+    [
+        ("task", "search", "valid tasks: retrieval"),
+        ("truncation", "drop", "warn, error, silent"),
+        ("max_seq_length", 4096, "1 to 2048"),
+        ("batch_size", 0, "positive integer"),
+        ("device", "tpu", "auto, cpu, cuda, mps"),
+        ("model", "", "local model folder"),
+    ],
+)
 def test_bad_settings_name_the_fix(field, value, words):
     with pytest.raises(ValueError, match=words):
         EmbeddingConfig(**{field: value})

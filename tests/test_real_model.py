@@ -58,7 +58,8 @@ def test_smaller_dimensions_are_renormalised_prefixes(real_model, langchain_embe
     from langchain_embeddinggemma import EmbeddingGemmaEmbeddings
 
     full = np.array(langchain_embeddings.embed_documents(DOCUMENTS))
-    small = np.array(EmbeddingGemmaEmbeddings(model=real_model, device="cpu", dimensions=dims).embed_documents(DOCUMENTS))
+    smaller = EmbeddingGemmaEmbeddings(model=real_model, device="cpu", dimensions=dims)
+    small = np.array(smaller.embed_documents(DOCUMENTS))
     np.testing.assert_allclose(np.linalg.norm(small, axis=1), 1, atol=1e-5)
     expected = full[:, :dims] / np.linalg.norm(full[:, :dims], axis=1, keepdims=True)
     np.testing.assert_allclose(small, expected, atol=1e-5)

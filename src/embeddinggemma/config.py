@@ -58,9 +58,7 @@ class EmbeddingConfig:
                 f"use one of {', '.join(map(str, DIMENSIONS))}."
             )
         if self.truncation not in TRUNCATION_POLICIES:
-            raise ValueError(
-                f"truncation={self.truncation!r} is unknown; use one of {', '.join(TRUNCATION_POLICIES)}."
-            )
+            raise ValueError(f"truncation={self.truncation!r} is unknown; use one of {', '.join(TRUNCATION_POLICIES)}.")
         if (
             isinstance(self.max_seq_length, bool)
             or not isinstance(self.max_seq_length, int)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import dataclasses
 import threading
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -71,10 +71,7 @@ def validate_texts(texts: object, *, name: str = "texts") -> list[str]:
         if text is None:
             raise TypeError(f"{name}[{i}] is None; every input must be a string (drop or replace it).")
         if not isinstance(text, str):
-            raise TypeError(
-                f"{name}[{i}] is a {type(text).__name__}, not a string; convert it with str() "
-                "or drop it."
-            )
+            raise TypeError(f"{name}[{i}] is a {type(text).__name__}, not a string; convert it with str() or drop it.")
     return list(texts)
 
 
@@ -84,7 +81,9 @@ def _validate_titles(titles: Sequence[str | None] | None, count: int) -> list[st
     if isinstance(titles, str) or not isinstance(titles, Sequence):
         raise TypeError(f"titles must be a list with one title (or None) per text, got {type(titles).__name__}.")
     if len(titles) != count:
-        raise ValueError(f"titles has {len(titles)} items but there are {count} texts; pass one title (or None) per text.")
+        raise ValueError(
+            f"titles has {len(titles)} items but there are {count} texts; pass one title (or None) per text."
+        )
     for i, title in enumerate(titles):
         if title is not None and not isinstance(title, str):
             raise TypeError(f"titles[{i}] is a {type(title).__name__}; a title must be a string or None.")
@@ -142,7 +141,8 @@ class Embedder:
         """The exact strings the model will see."""
         prompts = self.config.prompts
         template = prompts.query if side == "query" else prompts.document
-        return [apply_prompt(t, template, title) for t, title in zip(texts, _validate_titles(titles, len(texts)))]
+        titles = _validate_titles(titles, len(texts))
+        return [apply_prompt(text, template, title) for text, title in zip(texts, titles, strict=True)]
 
     def embed_with_report(
         self, texts: Sequence[str], *, side: Side = "document", titles: Sequence[str | None] | None = None

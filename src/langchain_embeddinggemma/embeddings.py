@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Sequence
+from collections.abc import Sequence
 
-from embeddinggemma import DEFAULT_MODEL, Embedder, EmbeddingConfig
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import BaseModel, ConfigDict, PrivateAttr, model_validator
+
+from embeddinggemma import DEFAULT_MODEL, Embedder, EmbeddingConfig
 
 
 class EmbeddingGemmaEmbeddings(BaseModel, Embeddings):
@@ -62,7 +63,7 @@ class EmbeddingGemmaEmbeddings(BaseModel, Embeddings):
     _embedder: Embedder = PrivateAttr()
 
     @model_validator(mode="after")
-    def _build_embedder(self) -> "EmbeddingGemmaEmbeddings":
+    def _build_embedder(self) -> EmbeddingGemmaEmbeddings:
         fields = {name: getattr(self, name) for name in EmbeddingConfig.__dataclass_fields__}
         self._embedder = Embedder(EmbeddingConfig(**fields))
         return self
@@ -80,9 +81,7 @@ class EmbeddingGemmaEmbeddings(BaseModel, Embeddings):
         """Embed one query with the query prompt."""
         return self._embedder.embed_query(text)
 
-    async def aembed_documents(
-        self, texts: list[str], titles: Sequence[str | None] | None = None
-    ) -> list[list[float]]:
+    async def aembed_documents(self, texts: list[str], titles: Sequence[str | None] | None = None) -> list[list[float]]:
         """Like :meth:`embed_documents`, in a worker thread so the event loop keeps running."""
         return await asyncio.to_thread(self.embed_documents, texts, titles)
 
@@ -100,5 +99,4 @@ class EmbeddingGemmaEmbeddings(BaseModel, Embeddings):
         """
         texts = [doc.page_content for doc in documents]
         titles = [doc.metadata.get(title_key) for doc in documents]
-        return list(zip(texts, self.embed_documents(texts, titles=titles)))
-
+        return list(zip(texts, self.embed_documents(texts, titles=titles), strict=True))

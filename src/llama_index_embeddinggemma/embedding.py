@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
-from embeddinggemma import DEFAULT_MODEL, Embedder, EmbeddingConfig
 from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
 from llama_index.core.schema import BaseNode, MetadataMode
 from pydantic import ConfigDict, Field, PrivateAttr, model_validator
+
+from embeddinggemma import DEFAULT_MODEL, Embedder, EmbeddingConfig
 
 # Small enough to keep progress moving, large enough to keep the model busy (LlamaIndex's default is 10).
 DEFAULT_EMBED_BATCH_SIZE = 64
@@ -49,7 +51,7 @@ class EmbeddingGemmaEmbedding(BaseEmbedding):
     _embedder: Embedder = PrivateAttr()
 
     @model_validator(mode="after")
-    def _build_embedder(self) -> "EmbeddingGemmaEmbedding":
+    def _build_embedder(self) -> EmbeddingGemmaEmbedding:
         if self.embeddings_cache is not None:
             raise ValueError(
                 "embeddings_cache is not supported: LlamaIndex keys it by raw text, so a query and a "
@@ -91,7 +93,7 @@ class EmbeddingGemmaEmbedding(BaseEmbedding):
     def _embed_nodes(self, nodes: Sequence[BaseNode]) -> Sequence[BaseNode]:
         texts = [node.get_content(metadata_mode=MetadataMode.EMBED) for node in nodes]
         titles = [node.metadata.get(self.title_key) for node in nodes]
-        for node, vector in zip(nodes, self._embedder.embed(texts, side="document", titles=titles)):
+        for node, vector in zip(nodes, self._embedder.embed(texts, side="document", titles=titles), strict=True):
             node.embedding = vector
         return nodes
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Protocol, Sequence
+from collections.abc import Sequence
+from typing import Protocol
 
 import numpy as np
 
@@ -20,8 +21,6 @@ class Backend(Protocol):
         """Token count of each text as the model sees it, special tokens included, uncut."""
         ...
 
-    def encode(
-        self, texts: Sequence[str], *, max_seq_length: int, batch_size: int, show_progress: bool
-    ) -> np.ndarray:
+    def encode(self, texts: Sequence[str], *, max_seq_length: int, batch_size: int, show_progress: bool) -> np.ndarray:
         """Float32 array of shape ``(len(texts), full_dimensions)``, cut at ``max_seq_length``."""
         ...

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -37,9 +37,7 @@ def check_transformers_version(version: str) -> None:
 def _check_local_folder(path: str) -> None:
     if not os.path.isdir(path):
         return
-    if not os.path.isfile(os.path.join(path, "modules.json")) or not os.path.isfile(
-        os.path.join(path, "config.json")
-    ):
+    if not os.path.isfile(os.path.join(path, "modules.json")) or not os.path.isfile(os.path.join(path, "config.json")):
         raise ModelLoadError(
             f"model={path!r} is a folder but not a sentence-transformers model (no modules.json or "
             "config.json in it). Point `model` at the downloaded embeddinggemma-300m folder, "
@@ -83,9 +81,7 @@ class SentenceTransformersBackend:
             encoded = self._tokenizer(list(texts), add_special_tokens=True, truncation=False, verbose=False)
         return [len(ids) for ids in encoded["input_ids"]]
 
-    def encode(
-        self, texts: Sequence[str], *, max_seq_length: int, batch_size: int, show_progress: bool
-    ) -> np.ndarray:
+    def encode(self, texts: Sequence[str], *, max_seq_length: int, batch_size: int, show_progress: bool) -> np.ndarray:
         with self._lock:
             self._model.max_seq_length = max_seq_length
             vectors = self._model.encode(
