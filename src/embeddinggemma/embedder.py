@@ -48,15 +48,19 @@ class TruncationReport:
         """Indices of the inputs that were cut."""
         return tuple(i for i, n in enumerate(self.token_counts) if n > self.max_seq_length)
 
-    def message(self) -> str:
+    def message(self, *, refused: bool) -> str:
         cut = self.truncated
         longest = max(self.token_counts[i] for i in cut)
+        outcome, alternative = (
+            ("were refused (truncation='error')", "truncation='warn' or 'silent' to accept the cut")
+            if refused
+            else ("were truncated to fit", "truncation='silent' to accept the cut or 'error' to refuse it")
+        )
         return (
             f"{len(cut)} of {len(self.token_counts)} inputs exceeded max_seq_length="
             f"{self.max_seq_length} tokens (prompt included; longest: {longest} tokens, "
-            f"at index {cut[0] if len(cut) == 1 else list(cut[:10])}) and were truncated to fit. "
-            "Split long texts into chunks, or pass truncation='silent' to accept the cut "
-            "or truncation='error' to refuse it."
+            f"at index {cut[0] if len(cut) == 1 else list(cut[:10])}) and {outcome}. "
+            f"Split long texts into chunks, or pass {alternative}."
         )
 
 
@@ -159,9 +163,9 @@ class Embedder:
         report = TruncationReport(cfg.max_seq_length, tuple(backend.count_tokens(prompted)))
         if report.truncated:
             if cfg.truncation == "error":
-                raise TruncationError(report.message().replace("and were truncated to fit", "(truncation='error')"))
+                raise TruncationError(report.message(refused=True))
             if cfg.truncation == "warn":
-                warnings.warn(report.message(), TruncationWarning, stacklevel=3)
+                warnings.warn(report.message(refused=False), TruncationWarning, stacklevel=3)
         raw = backend.encode(
             prompted, max_seq_length=cfg.max_seq_length, batch_size=cfg.batch_size, show_progress=cfg.show_progress
         )
