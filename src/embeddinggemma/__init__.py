@@ -3,7 +3,7 @@
 Importing this package does not import torch; the model loads on first use.
 """
 
-from .config import DEFAULT_MODEL, DIMENSIONS, MAX_SEQ_LENGTH, EmbeddingConfig
+from .config import DEFAULT_MODEL, DEFAULTS, DIMENSIONS, MAX_SEQ_LENGTH, EmbeddingConfig
 from .embedder import Embedder, TruncationReport, load_backend
 from .errors import (
     EmbeddingGemmaError,
@@ -15,6 +15,7 @@ from .errors import (
 from .prompts import TASKS, TaskPrompts, apply_prompt, is_prompted
 
 __all__ = [
+    "DEFAULTS",
     "DEFAULT_MODEL",
     "DIMENSIONS",
     "MAX_SEQ_LENGTH",

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from typing import Literal
 
 from .prompts import TASKS, TaskPrompts
@@ -80,6 +81,12 @@ class EmbeddingConfig:
         if self.dtype not in DTYPES:
             raise ValueError(f"dtype={self.dtype!r} is unknown; use one of {', '.join(DTYPES)}.")
 
+    @classmethod
+    def from_attributes(cls, source: object, renamed: Mapping[str, str] | None = None) -> EmbeddingConfig:
+        """Read every setting from ``source``'s attributes of the same name (or ``renamed[name]``)."""
+        renamed = renamed or {}
+        return cls(**{f.name: getattr(source, renamed.get(f.name, f.name)) for f in fields(cls)})
+
     @property
     def prompts(self) -> TaskPrompts:
         """The task's prompts with the user's overrides applied."""
@@ -88,3 +95,7 @@ class EmbeddingConfig:
             query=base.query if self.query_prompt is None else self.query_prompt,
             document=base.document if self.document_prompt is None else self.document_prompt,
         )
+
+
+DEFAULTS = EmbeddingConfig()
+"""The default settings, for adapters to declare their fields with."""

@@ -9,7 +9,7 @@ from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 from pydantic import BaseModel, ConfigDict, PrivateAttr, model_validator
 
-from embeddinggemma import DEFAULT_MODEL, Embedder, EmbeddingConfig
+from embeddinggemma import DEFAULTS, Embedder, EmbeddingConfig
 
 
 class EmbeddingGemmaEmbeddings(BaseModel, Embeddings):
@@ -34,28 +34,28 @@ class EmbeddingGemmaEmbeddings(BaseModel, Embeddings):
             docs = embeddings.embed_documents(["Mars is the Red Planet."], titles=["Mars"])
     """
 
-    model: str = DEFAULT_MODEL
+    model: str = DEFAULTS.model
     """Hub id (gated: accept the licence and log in) or a local model folder."""
-    task: str = "retrieval"
+    task: str = DEFAULTS.task
     """EmbeddingGemma task: retrieval, question_answering, fact_checking, code_retrieval,
     classification, clustering, semantic_similarity, or raw (no prompt)."""
-    dimensions: int = 768
+    dimensions: int = DEFAULTS.dimensions
     """Matryoshka output size: 768, 512, 256 or 128; always re-normalised."""
-    truncation: str = "warn"
+    truncation: str = DEFAULTS.truncation
     """Inputs over ``max_seq_length`` tokens: ``warn`` (default), ``error`` or ``silent``."""
-    max_seq_length: int = 2048
+    max_seq_length: int = DEFAULTS.max_seq_length
     """Token budget per input, prompt included."""
-    device: str = "auto"
+    device: str = DEFAULTS.device
     """``auto`` (cuda > mps > cpu), ``cpu``, ``cuda``, ``cuda:N`` or ``mps``."""
-    dtype: str = "auto"
+    dtype: str = DEFAULTS.dtype
     """``auto`` (bfloat16 on capable CUDA, else float32), ``float32`` or ``bfloat16``."""
-    batch_size: int = 32
+    batch_size: int = DEFAULTS.batch_size
     """Texts per forward pass."""
     query_prompt: str | None = None
     """Overrides the task's query prompt."""
     document_prompt: str | None = None
     """Overrides the task's document prompt; ``{title}`` is filled with the title."""
-    show_progress: bool = False
+    show_progress: bool = DEFAULTS.show_progress
     """Show a progress bar while embedding."""
 
     model_config = ConfigDict(extra="forbid", protected_namespaces=(), validate_assignment=True)
@@ -64,8 +64,7 @@ class EmbeddingGemmaEmbeddings(BaseModel, Embeddings):
 
     @model_validator(mode="after")
     def _build_embedder(self) -> EmbeddingGemmaEmbeddings:
-        fields = {name: getattr(self, name) for name in EmbeddingConfig.__dataclass_fields__}
-        self._embedder = Embedder(EmbeddingConfig(**fields))
+        self._embedder = Embedder(EmbeddingConfig.from_attributes(self))
         return self
 
     @property

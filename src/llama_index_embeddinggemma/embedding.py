@@ -10,7 +10,7 @@ from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
 from llama_index.core.schema import BaseNode, MetadataMode
 from pydantic import ConfigDict, Field, PrivateAttr, model_validator
 
-from embeddinggemma import DEFAULT_MODEL, Embedder, EmbeddingConfig
+from embeddinggemma import DEFAULTS, Embedder, EmbeddingConfig
 
 # Small enough to keep progress moving, large enough to keep the model busy (LlamaIndex's default is 10).
 DEFAULT_EMBED_BATCH_SIZE = 64
@@ -33,18 +33,18 @@ class EmbeddingGemmaEmbedding(BaseEmbedding):
             vector = Settings.embed_model.get_query_embedding("Which planet is red?")
     """
 
-    model_name: str = Field(default=DEFAULT_MODEL, description="Hub id (gated) or a local model folder.")
+    model_name: str = Field(default=DEFAULTS.model, description="Hub id (gated) or a local model folder.")
     embed_batch_size: int = Field(default=DEFAULT_EMBED_BATCH_SIZE, gt=0, le=2048)
-    task: str = Field(default="retrieval", description="EmbeddingGemma task, or 'raw' for no prompt.")
-    dimensions: int = Field(default=768, description="Matryoshka size: 768, 512, 256 or 128.")
-    truncation: str = Field(default="warn", description="Over-long inputs: 'warn', 'error' or 'silent'.")
-    max_seq_length: int = Field(default=2048, description="Token budget per input, prompt included.")
-    device: str = Field(default="auto", description="'auto' (cuda > mps > cpu), 'cpu', 'cuda[:N]', 'mps'.")
-    dtype: str = Field(default="auto", description="'auto', 'float32' or 'bfloat16'; float16 is refused.")
+    task: str = Field(default=DEFAULTS.task, description="EmbeddingGemma task, or 'raw' for no prompt.")
+    dimensions: int = Field(default=DEFAULTS.dimensions, description="Matryoshka size: 768, 512, 256 or 128.")
+    truncation: str = Field(default=DEFAULTS.truncation, description="Over-long inputs: 'warn', 'error' or 'silent'.")
+    max_seq_length: int = Field(default=DEFAULTS.max_seq_length, description="Token budget per input, prompt included.")
+    device: str = Field(default=DEFAULTS.device, description="'auto' (cuda > mps > cpu), 'cpu', 'cuda[:N]', 'mps'.")
+    dtype: str = Field(default=DEFAULTS.dtype, description="'auto', 'float32' or 'bfloat16'; float16 is refused.")
     query_prompt: str | None = Field(default=None, description="Overrides the task's query prompt.")
     document_prompt: str | None = Field(default=None, description="Overrides the task's document prompt.")
     title_key: str = Field(default="title", description="Node metadata key whose value is the title.")
-    show_progress: bool = Field(default=False, description="Progress bar inside each batch.")
+    show_progress: bool = Field(default=DEFAULTS.show_progress, description="Progress bar inside each batch.")
 
     model_config = ConfigDict(validate_assignment=True)
 
@@ -59,8 +59,7 @@ class EmbeddingGemmaEmbedding(BaseEmbedding):
                 "with different prompts. Leave embeddings_cache=None."
             )
         renamed = {"model": "model_name", "batch_size": "embed_batch_size"}
-        settings = {name: getattr(self, renamed.get(name, name)) for name in EmbeddingConfig.__dataclass_fields__}
-        self._embedder = Embedder(EmbeddingConfig(**settings))
+        self._embedder = Embedder(EmbeddingConfig.from_attributes(self, renamed))
         return self
 
     @classmethod
@@ -76,7 +75,7 @@ class EmbeddingGemmaEmbedding(BaseEmbedding):
         return self._embedder.embed_query(query)
 
     def _get_text_embedding(self, text: str) -> Embedding:
-        return self._embedder.embed([text], side="document")[0]
+        return self._get_text_embeddings([text])[0]
 
     def _get_text_embeddings(self, texts: list[str]) -> list[Embedding]:
         return self._embedder.embed(texts, side="document")
