@@ -8,6 +8,7 @@ import pytest
 
 from embeddinggemma import (
     Embedder,
+    EmbeddingConfig,
     ModelLoadError,
     OutputCheckError,
     TruncationError,
@@ -28,7 +29,7 @@ def test_vectors_unit_ordered_and_prompted(tiny_model):
     singles = np.array([emb.embed([t], side="document")[0] for t in TEXTS])
     np.testing.assert_allclose(vectors, singles, atol=1e-5)  # order and batch independence
     # The pipeline feeds the model exactly the prompted text.
-    model = load_backend(tiny_model, "cpu", "float32")._model
+    model = load_backend(EmbeddingConfig(model=tiny_model, device="cpu", dtype="float32"))._model
     expected = model.encode(["title: none | text: mars is red"], normalize_embeddings=True)[0]
     np.testing.assert_allclose(vectors[0], expected, atol=1e-5)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Literal
 
 from .prompts import TASKS, TaskPrompts
@@ -14,6 +14,8 @@ MAX_SEQ_LENGTH = 2048
 TRUNCATION_POLICIES = ("warn", "error", "silent")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("auto", "float32", "bfloat16")
+BACKENDS = ("local", "ollama", "openai")
+QUANTIZATIONS = ("q8_0", "q4_0", "int8")
 
 Truncation = Literal["warn", "error", "silent"]
 
@@ -44,6 +46,24 @@ class EmbeddingConfig:
     """Overrides the task's document prompt; ``{title}`` is replaced by the title."""
     show_progress: bool = False
     """Show a progress bar while embedding."""
+    backend: str = "local"
+    """``local`` runs the model in this process; ``ollama`` and ``openai`` (any OpenAI-compatible
+    ``/v1/embeddings`` server) send prompted texts to a server. Vectors mean the same either way."""
+    quantization: str | None = None
+    """Local on-device runtimes: ``q8_0`` / ``q4_0`` (GGUF via llama.cpp) or ``int8`` (ONNX Runtime).
+    ``None`` is the exact float32/bfloat16 torch path."""
+    base_url: str | None = None
+    """Server address for ``ollama`` / ``openai`` backends (``None``: the backend's default)."""
+    api_key: str | None = field(default=None, repr=False)
+    """Bearer token for an OpenAI-compatible server; never logged or shown."""
+    timeout: float = 60.0
+    """Seconds to wait for a server response."""
+    max_retries: int = 2
+    """Retries (with backoff) after 429/5xx answers or dropped connections; never after input errors."""
+    max_concurrency: int = 4
+    """Requests in flight at once from async calls to a server."""
+    keep_alive: str | None = None
+    """Ollama's ``keep_alive`` (e.g. ``"5m"``, ``"-1"``); ``None`` leaves the server's default."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.model, str) or not self.model.strip():
@@ -80,12 +100,41 @@ class EmbeddingConfig:
             )
         if self.dtype not in DTYPES:
             raise ValueError(f"dtype={self.dtype!r} is unknown; use one of {', '.join(DTYPES)}.")
+        if self.backend not in BACKENDS:
+            raise ValueError(f"backend={self.backend!r} is unknown; use one of {', '.join(BACKENDS)}.")
+        if self.quantization is not None:
+            if self.quantization not in QUANTIZATIONS:
+                raise ValueError(
+                    f"quantization={self.quantization!r} is unknown; use one of {', '.join(QUANTIZATIONS)} "
+                    "or None for the exact torch path."
+                )
+            if self.backend != "local":
+                raise ValueError(
+                    f"quantization={self.quantization!r} applies to the local backend; a server "
+                    f"(backend={self.backend!r}) serves whatever weights it loaded: pick a quantized "
+                    "model on the server instead (e.g. Ollama's embeddinggemma:300m-qat-q8_0)."
+                )
+        if isinstance(self.timeout, bool) or not isinstance(self.timeout, int | float) or self.timeout <= 0:
+            raise ValueError(f"timeout={self.timeout!r} must be a positive number of seconds.")
+        for name in ("max_retries", "max_concurrency"):
+            value = getattr(self, name)
+            low = 0 if name == "max_retries" else 1
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError(f"{name}={value!r} must be an integer >= {low}.")
 
     @classmethod
     def from_attributes(cls, source: object, renamed: Mapping[str, str] | None = None) -> EmbeddingConfig:
         """Read every setting from ``source``'s attributes of the same name (or ``renamed[name]``)."""
         renamed = renamed or {}
-        return cls(**{f.name: getattr(source, renamed.get(f.name, f.name)) for f in fields(cls)})
+        values = {f.name: getattr(source, renamed.get(f.name, f.name)) for f in fields(cls)}
+        secret = values.get("api_key")
+        if secret is not None and hasattr(secret, "get_secret_value"):  # pydantic SecretStr
+            values["api_key"] = secret.get_secret_value()
+        return cls(**values)
+
+    @property
+    def is_local(self) -> bool:
+        return self.backend == "local"
 
     @property
     def prompts(self) -> TaskPrompts:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import threading
 import warnings
@@ -10,58 +11,64 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .backends.base import Backend
+from .backends import AsyncBackend, Backend, ContextOverflow, create_backend, runtime_key
 from .config import EmbeddingConfig
 from .errors import OutputCheckError, TruncationError, TruncationWarning
 from .prompts import Side, apply_prompt
 
 _UNIT_TOLERANCE = 1e-3
 
-_backends: dict[tuple[str, str, str], Backend] = {}
+_backends: dict[tuple[object, ...], Backend] = {}
 _backends_lock = threading.Lock()
 
 
-def load_backend(model: str, device: str, dtype: str) -> Backend:
-    """One backend per (model, device, dtype) per process, created on first use."""
-    from .device import resolve_device, resolve_dtype
-
-    device = resolve_device(device)
-    dtype = resolve_dtype(dtype, device)
-    key = (model, device, dtype)
+def load_backend(config: EmbeddingConfig) -> Backend:
+    """One runtime per distinct runtime setting (model, device, dtype, server, …) per process."""
+    key = runtime_key(config)
     with _backends_lock:
         if key not in _backends:
-            from .backends.sentence_transformers import SentenceTransformersBackend
-
-            _backends[key] = SentenceTransformersBackend(model, device=device, dtype=dtype)
+            _backends[key] = create_backend(config)
         return _backends[key]
 
 
 @dataclass(frozen=True)
 class TruncationReport:
-    """Which inputs were longer than the token budget (prompt included)."""
+    """Which inputs were longer than the token budget (prompt included).
+
+    ``token_counts`` is ``None`` when the runtime is a server that cannot count tokens; ``truncated``
+    then holds the inputs of the request the server refused as too long.
+    """
 
     max_seq_length: int
-    token_counts: tuple[int, ...]
+    token_counts: tuple[int, ...] | None
+    overflowed: tuple[int, ...] = ()
+
+    @classmethod
+    def from_counts(cls, max_seq_length: int, counts: Sequence[int]) -> TruncationReport:
+        return cls(max_seq_length, tuple(counts), tuple(i for i, n in enumerate(counts) if n > max_seq_length))
 
     @property
     def truncated(self) -> tuple[int, ...]:
-        """Indices of the inputs that were cut."""
-        return tuple(i for i, n in enumerate(self.token_counts) if n > self.max_seq_length)
+        """Indices of the inputs that were cut (or refused)."""
+        return self.overflowed
 
-    def message(self, *, refused: bool) -> str:
+    def message(self, *, refused: bool, total: int | None = None) -> str:
         cut = self.truncated
-        longest = max(self.token_counts[i] for i in cut)
+        total = len(self.token_counts) if self.token_counts is not None else total
+        where = cut[0] if len(cut) == 1 else list(cut[:10])
+        if self.token_counts is not None:
+            longest = max(self.token_counts[i] for i in cut)
+            what = f"{len(cut)} of {total} inputs exceeded max_seq_length={self.max_seq_length} tokens "
+            what += f"(prompt included; longest: {longest} tokens, at index {where})"
+        else:
+            what = f"the server reported inputs longer than its context (max_seq_length={self.max_seq_length}) "
+            what += f"among inputs {where} of {total}"
         outcome, alternative = (
             ("were refused (truncation='error')", "truncation='warn' or 'silent' to accept the cut")
             if refused
             else ("were truncated to fit", "truncation='silent' to accept the cut or 'error' to refuse it")
         )
-        return (
-            f"{len(cut)} of {len(self.token_counts)} inputs exceeded max_seq_length="
-            f"{self.max_seq_length} tokens (prompt included; longest: {longest} tokens, "
-            f"at index {cut[0] if len(cut) == 1 else list(cut[:10])}) and {outcome}. "
-            f"Split long texts into chunks, or pass {alternative}."
-        )
+        return f"{what} and {outcome}. Split long texts into chunks, or pass {alternative}."
 
 
 def validate_texts(texts: object, *, name: str = "texts") -> list[str]:
@@ -139,7 +146,7 @@ class Embedder:
 
     @property
     def backend(self) -> Backend:
-        return load_backend(self.config.model, self.config.device, self.config.dtype)
+        return load_backend(self.config)
 
     def prompt(self, texts: Sequence[str], side: Side, titles: Sequence[str | None] | None = None) -> list[str]:
         """The exact strings the model will see."""
@@ -152,24 +159,88 @@ class Embedder:
         self, texts: Sequence[str], *, side: Side = "document", titles: Sequence[str | None] | None = None
     ) -> tuple[np.ndarray, TruncationReport]:
         """Vectors as a float32 array of shape ``(len(texts), dimensions)``, plus the truncation report."""
+        prompted = self._prepare(texts, side, titles)
+        if not prompted:
+            return self._empty()
+        backend = self.backend
+        counts = backend.count_tokens(prompted)
+        if counts is not None:
+            report = self._check_budget(TruncationReport.from_counts(self.config.max_seq_length, counts))
+            return self._shape(self._encode(backend, prompted, truncate=True), len(prompted)), report
+        if self.config.truncation == "silent":
+            raw = self._encode(backend, prompted, truncate=True)
+            return self._shape(raw, len(prompted)), TruncationReport(self.config.max_seq_length, None)
+        try:
+            raw = self._encode(backend, prompted, truncate=False)
+            report = TruncationReport(self.config.max_seq_length, None)
+        except ContextOverflow as overflow:
+            report = self._check_budget(
+                TruncationReport(self.config.max_seq_length, None, overflow.indices), total=len(prompted)
+            )
+            raw = self._encode(backend, prompted, truncate=True)
+        return self._shape(raw, len(prompted)), report
+
+    async def aembed_with_report(
+        self, texts: Sequence[str], *, side: Side = "document", titles: Sequence[str | None] | None = None
+    ) -> tuple[np.ndarray, TruncationReport]:
+        """Coroutine twin of :meth:`embed_with_report`: native async for servers, a worker thread otherwise."""
+        backend = self.backend
+        if not isinstance(backend, AsyncBackend):
+            return await asyncio.to_thread(self.embed_with_report, texts, side=side, titles=titles)
+        prompted = self._prepare(texts, side, titles)
+        if not prompted:
+            return self._empty()
+        truncate = self.config.truncation == "silent"
+        try:
+            raw = await self._aencode(backend, prompted, truncate=truncate)
+            report = TruncationReport(self.config.max_seq_length, None)
+        except ContextOverflow as overflow:
+            report = self._check_budget(
+                TruncationReport(self.config.max_seq_length, None, overflow.indices), total=len(prompted)
+            )
+            raw = await self._aencode(backend, prompted, truncate=True)
+        return self._shape(raw, len(prompted)), report
+
+    def _prepare(self, texts: Sequence[str], side: Side, titles: Sequence[str | None] | None) -> list[str]:
         if side not in ("query", "document"):
             raise ValueError(f"side={side!r} is unknown; use 'query' or 'document'.")
         texts = validate_texts(texts)
+        return self.prompt(texts, side, titles) if texts else []
+
+    def _empty(self) -> tuple[np.ndarray, TruncationReport]:
         cfg = self.config
-        if not texts:
-            return np.zeros((0, cfg.dimensions), np.float32), TruncationReport(cfg.max_seq_length, ())
-        prompted = self.prompt(texts, side, titles)
-        backend = self.backend
-        report = TruncationReport(cfg.max_seq_length, tuple(backend.count_tokens(prompted)))
+        return np.zeros((0, cfg.dimensions), np.float32), TruncationReport(cfg.max_seq_length, ())
+
+    def _check_budget(self, report: TruncationReport, total: int | None = None) -> TruncationReport:
         if report.truncated:
-            if cfg.truncation == "error":
-                raise TruncationError(report.message(refused=True))
-            if cfg.truncation == "warn":
-                warnings.warn(report.message(refused=False), TruncationWarning, stacklevel=3)
-        raw = backend.encode(
-            prompted, max_seq_length=cfg.max_seq_length, batch_size=cfg.batch_size, show_progress=cfg.show_progress
+            if self.config.truncation == "error":
+                raise TruncationError(report.message(refused=True, total=total))
+            if self.config.truncation == "warn":
+                warnings.warn(report.message(refused=False, total=total), TruncationWarning, stacklevel=4)
+        return report
+
+    def _encode(self, backend: Backend, prompted: list[str], *, truncate: bool) -> np.ndarray:
+        cfg = self.config
+        return backend.encode(
+            prompted,
+            max_seq_length=cfg.max_seq_length,
+            batch_size=cfg.batch_size,
+            show_progress=cfg.show_progress,
+            truncate=truncate,
         )
-        return shape_vectors(raw, cfg.dimensions, len(texts)), report
+
+    async def _aencode(self, backend: AsyncBackend, prompted: list[str], *, truncate: bool) -> np.ndarray:
+        cfg = self.config
+        return await backend.aencode(
+            prompted,
+            max_seq_length=cfg.max_seq_length,
+            batch_size=cfg.batch_size,
+            show_progress=cfg.show_progress,
+            truncate=truncate,
+        )
+
+    def _shape(self, raw: np.ndarray, count: int) -> np.ndarray:
+        return shape_vectors(np.asarray(raw, dtype=np.float32), self.config.dimensions, count)
 
     def embed(
         self, texts: Sequence[str], *, side: Side = "document", titles: Sequence[str | None] | None = None
@@ -182,3 +253,15 @@ class Embedder:
         if not isinstance(text, str):
             raise TypeError(f"the query must be a string, got {type(text).__name__}.")
         return self.embed([text], side="query")[0]
+
+    async def aembed(
+        self, texts: Sequence[str], *, side: Side = "document", titles: Sequence[str | None] | None = None
+    ) -> list[list[float]]:
+        """Coroutine twin of :meth:`embed`."""
+        vectors, _ = await self.aembed_with_report(texts, side=side, titles=titles)
+        return vectors.tolist()
+
+    async def aembed_query(self, text: str) -> list[float]:
+        if not isinstance(text, str):
+            raise TypeError(f"the query must be a string, got {type(text).__name__}.")
+        return (await self.aembed([text], side="query"))[0]

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
-from pydantic import BaseModel, ConfigDict, PrivateAttr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, model_validator
 
 from embeddinggemma import DEFAULTS, Embedder, EmbeddingConfig
 
@@ -57,6 +56,22 @@ class EmbeddingGemmaEmbeddings(BaseModel, Embeddings):
     """Overrides the task's document prompt; ``{title}`` is filled with the title."""
     show_progress: bool = DEFAULTS.show_progress
     """Show a progress bar while embedding."""
+    backend: str = DEFAULTS.backend
+    """``local`` (in-process), ``ollama`` or ``openai`` (any OpenAI-compatible embeddings server)."""
+    quantization: str | None = DEFAULTS.quantization
+    """Local on-device runtimes: ``q8_0`` / ``q4_0`` (GGUF, llama.cpp) or ``int8`` (ONNX Runtime)."""
+    base_url: str | None = DEFAULTS.base_url
+    """Server URL for ``ollama`` / ``openai`` backends; ``None`` uses the backend's default."""
+    api_key: SecretStr | None = Field(default=None, exclude=True)
+    """Bearer token for an OpenAI-compatible server (kept secret, never serialised)."""
+    timeout: float = DEFAULTS.timeout
+    """Seconds to wait for a server response."""
+    max_retries: int = DEFAULTS.max_retries
+    """Retries with backoff after 429/5xx or dropped connections (never after input errors)."""
+    max_concurrency: int = DEFAULTS.max_concurrency
+    """Server requests in flight at once from async calls."""
+    keep_alive: str | None = DEFAULTS.keep_alive
+    """Ollama's ``keep_alive`` passthrough (e.g. ``"5m"``)."""
 
     model_config = ConfigDict(extra="forbid", protected_namespaces=(), validate_assignment=True)
 
@@ -81,12 +96,12 @@ class EmbeddingGemmaEmbeddings(BaseModel, Embeddings):
         return self._embedder.embed_query(text)
 
     async def aembed_documents(self, texts: list[str], titles: Sequence[str | None] | None = None) -> list[list[float]]:
-        """Like :meth:`embed_documents`, in a worker thread so the event loop keeps running."""
-        return await asyncio.to_thread(self.embed_documents, texts, titles)
+        """Like :meth:`embed_documents`; native async for servers, a worker thread for local runtimes."""
+        return await self._embedder.aembed(texts, side="document", titles=titles)
 
     async def aembed_query(self, text: str) -> list[float]:
-        """Like :meth:`embed_query`, in a worker thread so the event loop keeps running."""
-        return await asyncio.to_thread(self.embed_query, text)
+        """Like :meth:`embed_query`; native async for servers, a worker thread for local runtimes."""
+        return await self._embedder.aembed_query(text)
 
     def embed_documents_with_titles(
         self, documents: Sequence[Document], title_key: str = "title"

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from typing import Any
 
 from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
 from llama_index.core.schema import BaseNode, MetadataMode
-from pydantic import ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, model_validator
 
 from embeddinggemma import DEFAULTS, Embedder, EmbeddingConfig
 
@@ -45,6 +44,16 @@ class EmbeddingGemmaEmbedding(BaseEmbedding):
     document_prompt: str | None = Field(default=None, description="Overrides the task's document prompt.")
     title_key: str = Field(default="title", description="Node metadata key whose value is the title.")
     show_progress: bool = Field(default=DEFAULTS.show_progress, description="Progress bar inside each batch.")
+    backend: str = Field(default=DEFAULTS.backend, description="'local', 'ollama' or 'openai' (compatible server).")
+    quantization: str | None = Field(
+        default=DEFAULTS.quantization, description="Local on-device runtime: 'q8_0', 'q4_0' (GGUF) or 'int8' (ONNX)."
+    )
+    base_url: str | None = Field(default=DEFAULTS.base_url, description="Server URL for 'ollama' / 'openai'.")
+    api_key: SecretStr | None = Field(default=None, exclude=True, description="Bearer token; never serialised.")
+    timeout: float = Field(default=DEFAULTS.timeout, description="Seconds to wait for a server response.")
+    max_retries: int = Field(default=DEFAULTS.max_retries, description="Retries after 429/5xx or dropped links.")
+    max_concurrency: int = Field(default=DEFAULTS.max_concurrency, description="Async server requests in flight.")
+    keep_alive: str | None = Field(default=DEFAULTS.keep_alive, description="Ollama keep_alive passthrough.")
 
     model_config = ConfigDict(validate_assignment=True)
 
@@ -81,24 +90,29 @@ class EmbeddingGemmaEmbedding(BaseEmbedding):
         return self._embedder.embed(texts, side="document")
 
     async def _aget_query_embedding(self, query: str) -> Embedding:
-        return await asyncio.to_thread(self._get_query_embedding, query)
+        return await self._embedder.aembed_query(query)
 
     async def _aget_text_embedding(self, text: str) -> Embedding:
-        return await asyncio.to_thread(self._get_text_embedding, text)
+        return (await self._aget_text_embeddings([text]))[0]
 
     async def _aget_text_embeddings(self, texts: list[str]) -> list[Embedding]:
-        return await asyncio.to_thread(self._get_text_embeddings, texts)
+        return await self._embedder.aembed(texts, side="document")
 
-    def _embed_nodes(self, nodes: Sequence[BaseNode]) -> Sequence[BaseNode]:
+    def _texts_and_titles(self, nodes: Sequence[BaseNode]) -> tuple[list[str], list[str | None]]:
         texts = [node.get_content(metadata_mode=MetadataMode.EMBED) for node in nodes]
-        titles = [node.metadata.get(self.title_key) for node in nodes]
-        for node, vector in zip(nodes, self._embedder.embed(texts, side="document", titles=titles), strict=True):
+        return texts, [node.metadata.get(self.title_key) for node in nodes]
+
+    @staticmethod
+    def _attach(nodes: Sequence[BaseNode], vectors: list[Embedding]) -> Sequence[BaseNode]:
+        for node, vector in zip(nodes, vectors, strict=True):
             node.embedding = vector
         return nodes
 
     def __call__(self, nodes: Sequence[BaseNode], **kwargs: Any) -> Sequence[BaseNode]:
         """Embed nodes in place, each with its title (``metadata[title_key]``) in the prompt."""
-        return self._embed_nodes(nodes)
+        texts, titles = self._texts_and_titles(nodes)
+        return self._attach(nodes, self._embedder.embed(texts, side="document", titles=titles))
 
     async def acall(self, nodes: Sequence[BaseNode], **kwargs: Any) -> Sequence[BaseNode]:
-        return await asyncio.to_thread(self._embed_nodes, nodes)
+        texts, titles = self._texts_and_titles(nodes)
+        return self._attach(nodes, await self._embedder.aembed(texts, side="document", titles=titles))

@@ -1,5 +1,55 @@
-"""Runtimes that turn prompted texts into full-size vectors. One module each."""
+"""Runtimes that turn prompted texts into full-size vectors, one module each, chosen by the config."""
 
-from .base import Backend
+from __future__ import annotations
 
-__all__ = ["Backend"]
+from typing import TYPE_CHECKING
+
+from .base import AsyncBackend, Backend, ContextOverflow
+
+if TYPE_CHECKING:
+    from ..config import EmbeddingConfig
+
+__all__ = ["AsyncBackend", "Backend", "ContextOverflow", "create_backend", "runtime_key"]
+
+
+def runtime_key(config: EmbeddingConfig) -> tuple[object, ...]:
+    """The settings that decide which loaded runtime serves a config (used to share it per process)."""
+    if config.backend == "local":
+        from ..device import resolve_device, resolve_dtype
+
+        device = resolve_device(config.device)
+        return ("local", config.model, config.quantization, device, resolve_dtype(config.dtype, device))
+    return (
+        config.backend,
+        config.model,
+        config.base_url,
+        config.api_key,
+        config.timeout,
+        config.max_retries,
+        config.max_concurrency,
+        config.keep_alive,
+    )
+
+
+def create_backend(config: EmbeddingConfig) -> Backend:
+    """Load the runtime a config asks for. Imports the runtime's library only here."""
+    if config.backend == "ollama":
+        from .ollama import OllamaBackend
+
+        return OllamaBackend(config)
+    if config.backend == "openai":
+        from .openai import OpenAICompatibleBackend
+
+        return OpenAICompatibleBackend(config)
+    _, model, quantization, device, dtype = runtime_key(config)
+    if quantization in ("q8_0", "q4_0") or model.lower().endswith(".gguf"):
+        from .gguf import GGUFBackend
+
+        return GGUFBackend(model, quantization=quantization)
+    if quantization == "int8":
+        from .onnx import OnnxBackend
+
+        return OnnxBackend(model)
+    from .sentence_transformers import SentenceTransformersBackend
+
+    return SentenceTransformersBackend(model, device=device, dtype=dtype)

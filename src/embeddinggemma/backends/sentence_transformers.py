@@ -81,7 +81,9 @@ class SentenceTransformersBackend:
             encoded = self._tokenizer(list(texts), add_special_tokens=True, truncation=False, verbose=False)
         return [len(ids) for ids in encoded["input_ids"]]
 
-    def encode(self, texts: Sequence[str], *, max_seq_length: int, batch_size: int, show_progress: bool) -> np.ndarray:
+    def encode(
+        self, texts: Sequence[str], *, max_seq_length: int, batch_size: int, show_progress: bool, truncate: bool = True
+    ) -> np.ndarray:
         with self._lock:
             self._model.max_seq_length = max_seq_length
             vectors = self._model.encode(
