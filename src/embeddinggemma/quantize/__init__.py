@@ -1,0 +1,135 @@
+"""Build on-device artifacts of EmbeddingGemma once, cache them beside the model, reuse them after.
+
+- :func:`build_gguf`: a GGUF file for llama.cpp (``f32``, ``f16``, ``q8_0``, ``q4_0``), with pooling
+  and both Dense projections inside it.
+- :func:`build_onnx`: an ONNX Runtime model with int8 dynamic quantization (``int8``) or float32.
+
+Each artifact's name carries its settings and a fingerprint of the source files, so a changed model
+gets a new artifact, and a manifest (``<artifact>.json``) records how it was made. The command line
+``python -m embeddinggemma quantize MODEL --quantization q8_0`` does the same ahead of time.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+from .cache import atomic_target, cache_dir_for, resolve_model_dir, source_fingerprint, write_manifest
+
+__all__ = ["GGUF_TYPES", "ONNX_TYPES", "artifact_path", "build_gguf", "build_onnx"]
+
+GGUF_TYPES = ("f32", "f16", "q8_0", "q4_0")
+ONNX_TYPES = ("int8", "f32")
+_build_lock = threading.Lock()
+
+
+def artifact_path(
+    model: str | os.PathLike[str], kind: str, quantization: str, cache_dir: str | os.PathLike[str] | None = None
+) -> Path:
+    """Where the artifact for these settings lives (whether or not it is built yet)."""
+    folder = resolve_model_dir(str(model))
+    suffix = {"gguf": ".gguf", "onnx": ".onnx"}[kind]
+    name = f"embeddinggemma-{quantization}-{source_fingerprint(folder)}{suffix}"
+    return cache_dir_for(folder, cache_dir) / name
+
+
+def _missing_extra(extra: str, exc: ImportError) -> ImportError:
+    return ImportError(
+        f"building this artifact needs the [{extra}] extra ({exc.name} is not installed): "
+        f"pip install 'embeddinggemma[{extra}]'"
+    )
+
+
+def build_gguf(
+    model_dir: str | os.PathLike[str],
+    quantization: str = "q8_0",
+    cache_dir: str | os.PathLike[str] | None = None,
+    *,
+    force: bool = False,
+) -> Path:
+    """The GGUF file of ``model_dir`` (a folder or hub id) in ``quantization``; built on first call.
+
+    Example:
+        .. code-block:: python
+
+            from embeddinggemma.quantize import build_gguf
+
+            path = build_gguf("/models/embeddinggemma-300m", "q8_0")  # …/quantized/embeddinggemma-q8_0-….gguf
+    """
+    if quantization not in GGUF_TYPES:
+        raise ValueError(f"quantization={quantization!r} is not a GGUF type; use one of {', '.join(GGUF_TYPES)}.")
+    try:
+        import gguf  # noqa: F401
+    except ImportError as exc:
+        raise _missing_extra("gguf", exc) from exc
+    from .gguf_convert import write_gguf
+
+    folder = resolve_model_dir(str(model_dir))
+    target = artifact_path(folder, "gguf", quantization, cache_dir)
+    with _build_lock:
+        if target.is_file() and not force:
+            return target
+        started = time.perf_counter()
+        temporary = atomic_target(target)
+        try:
+            write_gguf(folder, temporary, quantization)
+            os.replace(temporary, target)
+        finally:
+            temporary.unlink(missing_ok=True)
+        write_manifest(
+            target,
+            {
+                "source": str(folder.resolve()),
+                "source_fingerprint": source_fingerprint(folder),
+                "format": "gguf",
+                "quantization": quantization,
+                "converter": "embeddinggemma.quantize.gguf_convert",
+                "seconds": round(time.perf_counter() - started, 1),
+            },
+        )
+    return target
+
+
+def build_onnx(
+    model_dir: str | os.PathLike[str],
+    quantization: str = "int8",
+    cache_dir: str | os.PathLike[str] | None = None,
+    *,
+    force: bool = False,
+) -> Path:
+    """The ONNX model of ``model_dir`` for ONNX Runtime (``int8`` dynamic quantization, or ``f32``)."""
+    if quantization not in ONNX_TYPES:
+        raise ValueError(f"quantization={quantization!r} is not an ONNX type; use one of {', '.join(ONNX_TYPES)}.")
+    try:
+        import onnx  # noqa: F401
+        import onnxruntime  # noqa: F401
+    except ImportError as exc:
+        raise _missing_extra("onnx", exc) from exc
+    from .onnx_export import export_onnx
+
+    folder = resolve_model_dir(str(model_dir))
+    target = artifact_path(folder, "onnx", quantization, cache_dir)
+    with _build_lock:
+        if target.is_file() and not force:
+            return target
+        started = time.perf_counter()
+        temporary = atomic_target(target)
+        try:
+            export_onnx(folder, temporary, quantization)
+            os.replace(temporary, target)
+        finally:
+            temporary.unlink(missing_ok=True)
+        write_manifest(
+            target,
+            {
+                "source": str(folder.resolve()),
+                "source_fingerprint": source_fingerprint(folder),
+                "format": "onnx",
+                "quantization": quantization,
+                "converter": "embeddinggemma.quantize.onnx_export",
+                "seconds": round(time.perf_counter() - started, 1),
+            },
+        )
+    return target
