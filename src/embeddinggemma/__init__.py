@@ -9,6 +9,8 @@ from .errors import (
     EmbeddingGemmaError,
     ModelLoadError,
     OutputCheckError,
+    ServerError,
+    ServerUnavailableError,
     TruncationError,
     TruncationWarning,
 )
@@ -25,6 +27,8 @@ __all__ = [
     "EmbeddingGemmaError",
     "ModelLoadError",
     "OutputCheckError",
+    "ServerError",
+    "ServerUnavailableError",
     "TaskPrompts",
     "TruncationError",
     "TruncationReport",

@@ -8,6 +8,7 @@ import threading
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -56,13 +57,15 @@ class TruncationReport:
         cut = self.truncated
         total = len(self.token_counts) if self.token_counts is not None else total
         where = cut[0] if len(cut) == 1 else list(cut[:10])
-        if self.token_counts is not None:
-            longest = max(self.token_counts[i] for i in cut)
-            what = f"{len(cut)} of {total} inputs exceeded max_seq_length={self.max_seq_length} tokens "
-            what += f"(prompt included; longest: {longest} tokens, at index {where})"
-        else:
-            what = f"the server reported inputs longer than its context (max_seq_length={self.max_seq_length}) "
-            what += f"among inputs {where} of {total}"
+        if self.token_counts is None:
+            what = f"the server found inputs longer than its context among inputs {where} of {total}"
+            outcome = "refused them (truncation='error')" if refused else "cut them to fit"
+            return f"{what}, and this package {outcome}. Split long texts into chunks" + (
+                ", or pass truncation='warn' or 'silent' to let the server cut them." if refused else "."
+            )
+        longest = max(self.token_counts[i] for i in cut)
+        what = f"{len(cut)} of {total} inputs exceeded max_seq_length={self.max_seq_length} tokens "
+        what += f"(prompt included; longest: {longest} tokens, at index {where})"
         outcome, alternative = (
             ("were refused (truncation='error')", "truncation='warn' or 'silent' to accept the cut")
             if refused
@@ -124,6 +127,14 @@ def shape_vectors(vectors: np.ndarray, dimensions: int, expected_count: int) -> 
     return cut
 
 
+def _cannot_cut(overflow: ContextOverflow) -> TruncationError:
+    return TruncationError(
+        f"{overflow.detail or overflow}. This runtime cannot cut over-long inputs (inputs "
+        f"{list(overflow.indices)[:10]}): split long texts into chunks, or raise the server's context size "
+        "(llama-server: -c/-b/-ub 2048)."
+    )
+
+
 class Embedder:
     """Embeds queries and documents with EmbeddingGemma's prompts, at any Matryoshka size.
 
@@ -165,8 +176,9 @@ class Embedder:
         backend = self.backend
         counts = backend.count_tokens(prompted)
         if counts is not None:
-            report = self._check_budget(TruncationReport.from_counts(self.config.max_seq_length, counts))
-            return self._shape(self._encode(backend, prompted, truncate=True), len(prompted)), report
+            report = self._refuse(TruncationReport.from_counts(self.config.max_seq_length, counts))
+            raw = self._encode(backend, prompted, truncate=True)
+            return self._shape(raw, len(prompted)), self._warn(report)
         if self.config.truncation == "silent":
             raw = self._encode(backend, prompted, truncate=True)
             return self._shape(raw, len(prompted)), TruncationReport(self.config.max_seq_length, None)
@@ -174,31 +186,31 @@ class Embedder:
             raw = self._encode(backend, prompted, truncate=False)
             report = TruncationReport(self.config.max_seq_length, None)
         except ContextOverflow as overflow:
-            report = self._check_budget(
-                TruncationReport(self.config.max_seq_length, None, overflow.indices), total=len(prompted)
-            )
+            report = self._refuse(TruncationReport(self.config.max_seq_length, None, overflow.indices), len(prompted))
             raw = self._encode(backend, prompted, truncate=True)
+            self._warn(report, len(prompted))
         return self._shape(raw, len(prompted)), report
 
     async def aembed_with_report(
         self, texts: Sequence[str], *, side: Side = "document", titles: Sequence[str | None] | None = None
     ) -> tuple[np.ndarray, TruncationReport]:
         """Coroutine twin of :meth:`embed_with_report`: native async for servers, a worker thread otherwise."""
-        backend = self.backend
-        if not isinstance(backend, AsyncBackend):
+        if self.config.is_local:  # loading and encoding are CPU/GPU work: keep them off the event loop
             return await asyncio.to_thread(self.embed_with_report, texts, side=side, titles=titles)
         prompted = self._prepare(texts, side, titles)
         if not prompted:
             return self._empty()
+        backend = self.backend
+        if not isinstance(backend, AsyncBackend):
+            return await asyncio.to_thread(self.embed_with_report, texts, side=side, titles=titles)
         truncate = self.config.truncation == "silent"
         try:
             raw = await self._aencode(backend, prompted, truncate=truncate)
             report = TruncationReport(self.config.max_seq_length, None)
         except ContextOverflow as overflow:
-            report = self._check_budget(
-                TruncationReport(self.config.max_seq_length, None, overflow.indices), total=len(prompted)
-            )
+            report = self._refuse(TruncationReport(self.config.max_seq_length, None, overflow.indices), len(prompted))
             raw = await self._aencode(backend, prompted, truncate=True)
+            self._warn(report, len(prompted))
         return self._shape(raw, len(prompted)), report
 
     def _prepare(self, texts: Sequence[str], side: Side, titles: Sequence[str | None] | None) -> list[str]:
@@ -211,33 +223,40 @@ class Embedder:
         cfg = self.config
         return np.zeros((0, cfg.dimensions), np.float32), TruncationReport(cfg.max_seq_length, ())
 
-    def _check_budget(self, report: TruncationReport, total: int | None = None) -> TruncationReport:
-        if report.truncated:
-            if self.config.truncation == "error":
-                raise TruncationError(report.message(refused=True, total=total))
-            if self.config.truncation == "warn":
-                warnings.warn(report.message(refused=False, total=total), TruncationWarning, stacklevel=4)
+    def _refuse(self, report: TruncationReport, total: int | None = None) -> TruncationReport:
+        if report.truncated and self.config.truncation == "error":
+            raise TruncationError(report.message(refused=True, total=total))
         return report
 
-    def _encode(self, backend: Backend, prompted: list[str], *, truncate: bool) -> np.ndarray:
+    def _warn(self, report: TruncationReport, total: int | None = None) -> TruncationReport:
+        if report.truncated and self.config.truncation == "warn":
+            warnings.warn(report.message(refused=False, total=total), TruncationWarning, stacklevel=4)
+        return report
+
+    def _encode_options(self, truncate: bool) -> dict[str, Any]:
         cfg = self.config
-        return backend.encode(
-            prompted,
-            max_seq_length=cfg.max_seq_length,
-            batch_size=cfg.batch_size,
-            show_progress=cfg.show_progress,
-            truncate=truncate,
-        )
+        return {
+            "max_seq_length": cfg.max_seq_length,
+            "batch_size": cfg.batch_size,
+            "show_progress": cfg.show_progress,
+            "truncate": truncate,
+        }
+
+    def _encode(self, backend: Backend, prompted: list[str], *, truncate: bool) -> np.ndarray:
+        try:
+            return backend.encode(prompted, **self._encode_options(truncate))
+        except ContextOverflow as overflow:
+            if not truncate:
+                raise
+            raise _cannot_cut(overflow) from overflow
 
     async def _aencode(self, backend: AsyncBackend, prompted: list[str], *, truncate: bool) -> np.ndarray:
-        cfg = self.config
-        return await backend.aencode(
-            prompted,
-            max_seq_length=cfg.max_seq_length,
-            batch_size=cfg.batch_size,
-            show_progress=cfg.show_progress,
-            truncate=truncate,
-        )
+        try:
+            return await backend.aencode(prompted, **self._encode_options(truncate))
+        except ContextOverflow as overflow:
+            if not truncate:
+                raise
+            raise _cannot_cut(overflow) from overflow
 
     def _shape(self, raw: np.ndarray, count: int) -> np.ndarray:
         return shape_vectors(np.asarray(raw, dtype=np.float32), self.config.dimensions, count)

@@ -21,3 +21,11 @@ class TruncationError(EmbeddingGemmaError, ValueError):
 
 class TruncationWarning(UserWarning):
     """Emitted once per call under ``truncation="warn"`` when inputs were cut."""
+
+
+class ServerError(EmbeddingGemmaError, RuntimeError):
+    """An embedding server answered with an error, timed out, or returned unusable vectors."""
+
+
+class ServerUnavailableError(ServerError, ConnectionError):
+    """Nothing is listening at the server URL (connection refused or unknown host)."""

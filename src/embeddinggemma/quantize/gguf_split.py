@@ -1,0 +1,145 @@
+"""Split a GGUF into the transformer llama.cpp runs and the token table Python reads by memory map.
+
+Why: llama.cpp allocates, and zero-fills, a logits buffer of ``n_vocab`` floats for every token of a
+batch even when it only returns pooled embeddings. With Gemma's 262,144-token vocabulary that is 1 MiB
+per token: 512 MiB for one 512-token passage, 2 GiB for a 2048-token one. The *runtime* GGUF written
+here is the same model with a one-token placeholder vocabulary (so that buffer is 4 bytes per token);
+the real token table stays in the source file, memory-mapped, and the backend feeds llama.cpp the
+looked-up (and ``sqrt(hidden)``-scaled) rows directly. Only the table rows a text uses are ever paged
+in. Tokenization still uses the source file's own vocabulary (a vocab-only llama.cpp load).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ModelLoadError
+from .cache import atomic_target
+
+ARCH = "gemma-embedding"
+TABLE = "token_embd.weight"
+_PREFIX = "embeddinggemma.token_table."
+# Keys that describe the vocabulary: the runtime file replaces them with a placeholder.
+_DROPPED_KEY_PREFIXES = ("tokenizer.", "GGUF.", "general.architecture")
+
+
+@dataclass(frozen=True)
+class TokenTable:
+    """Where the token embedding table lies inside the source GGUF."""
+
+    source: Path
+    offset: int
+    rows: int
+    width: int
+    ggml_type: int
+    source_size: int
+
+    def open(self) -> np.ndarray:
+        """A read-only memory map of the table's bytes, one row per token."""
+        import gguf
+
+        kind = gguf.GGMLQuantizationType(self.ggml_type)
+        block, type_size = gguf.GGML_QUANT_SIZES[kind]
+        row_bytes = self.width // block * type_size
+        return np.memmap(self.source, dtype=np.uint8, mode="r", offset=self.offset, shape=(self.rows, row_bytes))
+
+
+def runtime_path(source: Path) -> Path:
+    return source.with_name(source.stem + ".runtime.gguf")
+
+
+def _check_source(reader, source: Path) -> None:
+    arch = reader.get_field("general.architecture")
+    name = arch.contents() if arch is not None else None
+    if name != ARCH:
+        raise ModelLoadError(
+            f"{str(source)!r} is a GGUF of architecture {name!r}, not EmbeddingGemma ({ARCH!r}). "
+            "Pass an EmbeddingGemma GGUF or the model folder with quantization='q8_0' / 'q4_0'."
+        )
+    tensors = {t.name for t in reader.tensors}
+    if not {"dense_2.weight", "dense_3.weight"} <= tensors:
+        raise ModelLoadError(
+            f"{str(source)!r} lacks EmbeddingGemma's two Dense projections (it was converted without "
+            "--sentence-transformers-dense-modules), so its vectors are not EmbeddingGemma's. Build a complete "
+            "one with `python -m embeddinggemma quantize MODEL_FOLDER --quantization q8_0`."
+        )
+
+
+def split_gguf(source: Path, target: Path | None = None) -> Path:
+    """Write the runtime GGUF for ``source`` (no vocabulary, placeholder table); return its path."""
+    import gguf
+
+    target = target or runtime_path(source)
+    reader = gguf.GGUFReader(str(source))
+    _check_source(reader, source)
+    table = next(t for t in reader.tensors if t.name == TABLE)
+    width, rows = (int(n) for n in table.shape[:2])
+    temporary = atomic_target(target)
+    writer = gguf.GGUFWriter(str(temporary), ARCH, use_temp_file=False)
+    for key, field in reader.fields.items():
+        if key.startswith(_DROPPED_KEY_PREFIXES) or not field.types:
+            continue
+        main = field.types[0]
+        sub = field.types[-1] if main == gguf.GGUFValueType.ARRAY else None
+        writer.add_key_value(key, field.contents(), main, sub_type=sub)
+    writer.add_tokenizer_model("no_vocab")
+    writer.add_vocab_size(1)
+    writer.add_uint64(_PREFIX + "offset", int(table.data_offset))
+    writer.add_uint32(_PREFIX + "rows", rows)
+    writer.add_uint32(_PREFIX + "width", width)
+    writer.add_uint32(_PREFIX + "type", int(table.tensor_type))
+    writer.add_uint64(_PREFIX + "source_size", source.stat().st_size)
+    writer.add_string(_PREFIX + "source", source.name)
+    for tensor in reader.tensors:
+        if tensor.name == "output.weight":  # a vocabulary-sized head: unused for embeddings
+            continue
+        if tensor.name == TABLE:
+            writer.add_tensor(TABLE, np.zeros((1, width), dtype=np.float32))
+            continue
+        kind = gguf.GGMLQuantizationType(tensor.tensor_type)
+        if kind in (gguf.GGMLQuantizationType.F32, gguf.GGMLQuantizationType.F16):
+            writer.add_tensor(tensor.name, np.asarray(tensor.data).reshape(tuple(reversed(tensor.shape.tolist()))))
+        else:
+            writer.add_tensor(tensor.name, np.asarray(tensor.data), raw_dtype=kind)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    os.replace(temporary, target)
+    return target
+
+
+def read_table(runtime: Path, source: Path) -> TokenTable | None:
+    """The table location recorded in ``runtime``; ``None`` when stale or not a runtime file."""
+    import gguf
+
+    reader = gguf.GGUFReader(str(runtime))
+
+    def value(name: str):
+        field = reader.get_field(_PREFIX + name)
+        return None if field is None else field.contents()
+
+    size = value("source_size")
+    if size is None or size != source.stat().st_size or value("source") != source.name:
+        return None
+    return TokenTable(source, int(value("offset")), int(value("rows")), int(value("width")), int(value("type")), size)
+
+
+def prepare_runtime(source: Path) -> tuple[Path, TokenTable]:
+    """The runtime GGUF beside ``source`` (written on first use) and the token table to read from."""
+    runtime = runtime_path(source)
+    if not os.access(source.parent, os.W_OK):
+        from .cache import cache_dir_for
+
+        runtime = cache_dir_for(source.parent, None) / runtime.name
+    table = read_table(runtime, source) if runtime.is_file() else None
+    if table is None or runtime.stat().st_mtime < source.stat().st_mtime:
+        split_gguf(source, runtime)
+        table = read_table(runtime, source)
+    if table is None:
+        raise ModelLoadError(f"could not prepare a runtime copy of {str(source)!r}.")
+    return runtime, table
