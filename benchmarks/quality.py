@@ -1,11 +1,18 @@
-"""Reproduce EmbeddingGemma-300m's published STS scores through the LangChain and LlamaIndex adapters.
+"""Reproduce EmbeddingGemma-300m's published quality through the LangChain and LlamaIndex adapters.
 
-Each dataset's sentences are embedded with task="semantic_similarity" (MTEB's STS prompt
-``task: sentence similarity | query: `` on both sides) through an adapter's public API; the score
-is the Spearman correlation between the gold scores and the cosine of each pair.
+STS mode (default): each dataset's sentences are embedded with task="semantic_similarity" (MTEB's STS
+prompt ``task: sentence similarity | query: `` on both sides) through an adapter's public API
+(LangChain ``embed_documents``, LlamaIndex ``get_text_embedding_batch``); the score is the Spearman
+correlation between the gold scores and the cosine of each pair, next to the published MTEB score.
 
-    python benchmarks/quality.py --model "$EMBEDDINGGEMMA_MODEL"                 # all sets, 768, both adapters
+Retrieval mode (``--beir FOLDER``): each adapter indexes a BEIR-format corpus into FAISS through its
+framework's own vector store (inner product), retrieves the top 10 for every query, and reports
+nDCG@10 / Recall@10 beside plain sentence-transformers ``encode_query`` / ``encode_document``.
+
+    python benchmarks/quality.py --model "$EMBEDDINGGEMMA_MODEL"                 # all STS sets, 768, both adapters
     python benchmarks/quality.py --datasets stsbenchmark --dimensions 768 512 256 128 --json out.json
+    python benchmarks/quality.py --datasets stsbenchmark --quantization q8_0      # a quantized runtime
+    python benchmarks/quality.py --beir benchmarks/data/tiny_beir                 # retrieval quality
 """
 
 from __future__ import annotations
@@ -19,12 +26,25 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
+if __package__ in (None, ""):  # run as a script: make the `benchmarks` package importable
+    sys.path.insert(0, str(REPO))
+
+from benchmarks.beir import (  # noqa: E402
+    load_beir,
+    mean_metrics,
+    rank_with_langchain,
+    rank_with_llama_index,
+    rank_with_sentence_transformers,
+)
+
 DEFAULT_EVAL_DIR = REPO.parent / "shared" / "eval"
+TINY_BEIR = REPO / "benchmarks" / "data" / "tiny_beir"
 DATASETS = {  # folder → key in published_scores.json
     "stsbenchmark": "STSBenchmark",
     "sickr": "SICK-R",
@@ -35,8 +55,64 @@ DATASETS = {  # folder → key in published_scores.json
     "sts17_en_en": "STS17",
 }
 ADAPTERS = ("langchain", "llama_index")
+REFERENCE = "sentence_transformers"
 
 EmbedFn = Callable[[list[str]], list[list[float]]]
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """How the adapters run the model: every setting except the task and the Matryoshka size."""
+
+    dtype: str = "float32"
+    device: str = "auto"
+    backend: str = "local"
+    quantization: str | None = None
+    max_seq_length: int | None = None
+    """``None`` keeps the package default (2048, the model's context)."""
+    base_url: str | None = None
+    batch_size: int = 32
+
+    def settings(self) -> dict[str, object]:
+        """Keyword arguments shared by both adapters (the batch size is named differently in each)."""
+        settings: dict[str, object] = dict(
+            dtype=self.dtype, device=self.device, backend=self.backend, quantization=self.quantization
+        )
+        if self.max_seq_length is not None:
+            settings["max_seq_length"] = self.max_seq_length
+        if self.base_url is not None:
+            settings["base_url"] = self.base_url
+        return settings
+
+
+def make_adapter(adapter: str, model: str, *, task: str, dimensions: int, runtime: Runtime):
+    """A LangChain ``EmbeddingGemmaEmbeddings`` or LlamaIndex ``EmbeddingGemmaEmbedding``, configured."""
+    if adapter == "langchain":
+        from langchain_embeddinggemma import EmbeddingGemmaEmbeddings
+
+        return EmbeddingGemmaEmbeddings(
+            model=model, task=task, dimensions=dimensions, batch_size=runtime.batch_size, **runtime.settings()
+        )
+    if adapter == "llama_index":
+        from llama_index_embeddinggemma import EmbeddingGemmaEmbedding
+
+        return EmbeddingGemmaEmbedding(
+            model_name=model,
+            task=task,
+            dimensions=dimensions,
+            embed_batch_size=runtime.batch_size,
+            **runtime.settings(),
+        )
+    raise ValueError(f"adapter={adapter!r} is unknown; use one of {', '.join(ADAPTERS)}")
+
+
+def adapter_embed_fn(adapter: str, model: str, dimensions: int, runtime: Runtime) -> EmbedFn:
+    """The public document-embedding call of each framework adapter, with the STS task."""
+    embedder = make_adapter(adapter, model, task="semantic_similarity", dimensions=dimensions, runtime=runtime)
+    return embedder.embed_documents if adapter == "langchain" else embedder.get_text_embedding_batch
+
+
+# --- STS ---------------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -57,22 +133,25 @@ class Score:
     difference: float
     pairs: int
     seconds: float
+    pearson: float | None = None
+    backend: str = "local"
+    quantization: str | None = None
+    max_seq_length: int | None = None
 
 
-def load_pairs(folder: Path) -> Pairs:
-    with open(folder / "pairs.tsv", newline="", encoding="utf-8") as handle:
+def load_pairs(folder: Path, file: str = "pairs.tsv") -> Pairs:
+    with open(folder / file, newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
     return Pairs(
         [r["sentence1"] for r in rows], [r["sentence2"] for r in rows], np.array([float(r["score"]) for r in rows])
     )
 
 
-def sts_spearman(embed: EmbedFn, pairs: Pairs, chunk: int = 256, progress: bool = True) -> float:
-    """Spearman of gold scores vs cosine similarity; each unique sentence is embedded once."""
-    from scipy.stats import spearmanr
+def pair_cosines(embed: EmbedFn, pairs: Pairs, chunk: int = 256, progress: bool = True) -> np.ndarray:
+    """Cosine of each pair; each distinct sentence is embedded once (pairs repeat sentences)."""
     from tqdm import tqdm
 
-    unique = sorted(set(pairs.first) | set(pairs.second), key=len)
+    unique = sorted(set(pairs.first) | set(pairs.second), key=len)  # similar lengths share a batch: less padding
     vectors: dict[str, np.ndarray] = {}
     for start in tqdm(range(0, len(unique), chunk), desc="embedding", unit="chunk", disable=not progress):
         batch = unique[start : start + chunk]
@@ -80,24 +159,14 @@ def sts_spearman(embed: EmbedFn, pairs: Pairs, chunk: int = 256, progress: bool 
             vectors[text] = np.asarray(vector, dtype=np.float32)
     a = np.stack([vectors[t] for t in pairs.first])
     b = np.stack([vectors[t] for t in pairs.second])
-    cosine = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
-    return float(spearmanr(pairs.gold, cosine).statistic)
+    return (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
 
 
-def adapter_embed_fn(adapter: str, model: str, dimensions: int, dtype: str, batch_size: int) -> EmbedFn:
-    """The public document-embedding call of each framework adapter, with the STS task."""
-    settings = dict(task="semantic_similarity", dimensions=dimensions, dtype=dtype, device="cpu")
-    if adapter == "langchain":
-        from langchain_embeddinggemma import EmbeddingGemmaEmbeddings
+def sts_spearman(embed: EmbedFn, pairs: Pairs, chunk: int = 256, progress: bool = True) -> float:
+    """Spearman of gold scores vs cosine similarity."""
+    from scipy.stats import spearmanr
 
-        lc = EmbeddingGemmaEmbeddings(model=model, batch_size=batch_size, **settings)
-        return lc.embed_documents
-    if adapter == "llama_index":
-        from llama_index_embeddinggemma import EmbeddingGemmaEmbedding
-
-        li = EmbeddingGemmaEmbedding(model_name=model, embed_batch_size=batch_size, **settings)
-        return li.get_text_embedding_batch
-    raise ValueError(f"adapter={adapter!r} is unknown; use one of {', '.join(ADAPTERS)}")
+    return float(spearmanr(pairs.gold, pair_cosines(embed, pairs, chunk, progress)).statistic)
 
 
 def published_scores(eval_dir: Path) -> dict[str, float]:
@@ -111,10 +180,13 @@ def evaluate(
     datasets: Sequence[str],
     adapters: Sequence[str],
     dimensions: Sequence[int],
-    dtype: str = "float32",
-    batch_size: int = 32,
+    runtime: Runtime | None = None,
     progress: bool = True,
 ) -> list[Score]:
+    """STS scores for every dataset × adapter × Matryoshka size, printed as they finish."""
+    from scipy.stats import pearsonr, spearmanr
+
+    runtime = runtime or Runtime()
     published = published_scores(eval_dir)
     scores = []
     for name in datasets:
@@ -122,63 +194,164 @@ def evaluate(
         for adapter in adapters:
             for dims in dimensions:
                 started = time.perf_counter()
-                rho = sts_spearman(adapter_embed_fn(adapter, model, dims, dtype, batch_size), pairs, progress=progress)
-                scores.append(
-                    Score(
-                        name,
-                        adapter,
-                        dims,
-                        dtype,
-                        round(rho, 6),
-                        published[name],
-                        round(rho - published[name], 6),
-                        len(pairs.gold),
-                        round(time.perf_counter() - started, 1),
-                    )
+                cosine = pair_cosines(adapter_embed_fn(adapter, model, dims, runtime), pairs, progress=progress)
+                rho = float(spearmanr(pairs.gold, cosine).statistic)
+                s = Score(
+                    name,
+                    adapter,
+                    dims,
+                    runtime.dtype,
+                    round(rho, 6),
+                    published[name],
+                    round(rho - published[name], 6),
+                    len(pairs.gold),
+                    round(time.perf_counter() - started, 1),
+                    pearson=round(float(pearsonr(pairs.gold, cosine).statistic), 6),
+                    backend=runtime.backend,
+                    quantization=runtime.quantization,
+                    max_seq_length=runtime.max_seq_length,
                 )
-                s = scores[-1]
+                scores.append(s)
+                mode = runtime.quantization or runtime.dtype
                 print(
-                    f"{name:13s} {adapter:11s} {dims:4d} {dtype:8s} spearman {s.spearman:.4f} "
+                    f"{name:13s} {adapter:11s} {dims:4d} {mode:8s} spearman {s.spearman:.4f} "
                     f"published {s.published:.4f} diff {s.difference:+.4f}  ({s.seconds:.0f}s)",
                     flush=True,
                 )
     return scores
 
 
+# --- retrieval ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class RetrievalScore:
+    dataset: str
+    path: str
+    """``langchain`` / ``llama_index`` (through the adapter and the framework's FAISS store) or the reference."""
+    dimensions: int
+    ndcg_at_10: float
+    recall_at_10: float
+    queries: int
+    documents: int
+    seconds: float
+    dtype: str = "float32"
+    backend: str = "local"
+    quantization: str | None = None
+
+
+def evaluate_beir(
+    folder: Path,
+    model: str,
+    adapters: Sequence[str],
+    dimensions: Sequence[int],
+    runtime: Runtime | None = None,
+    reference: bool = True,
+    progress: bool = True,
+) -> list[RetrievalScore]:
+    """nDCG@10 / Recall@10 through each adapter's vector store, and for sentence-transformers itself."""
+    runtime = runtime or Runtime()
+    data = load_beir(folder)
+    paths = list(adapters) + ([REFERENCE] if reference else [])
+    scores = []
+    for dims in dimensions:
+        for path in paths:
+            started = time.perf_counter()
+            if path == REFERENCE:
+                rankings = rank_with_sentence_transformers(
+                    model,
+                    data,
+                    dimensions=dims,
+                    max_seq_length=runtime.max_seq_length,
+                    device=None if runtime.device == "auto" else runtime.device,
+                    dtype=runtime.dtype if runtime.dtype in ("float32", "bfloat16") else "float32",
+                    batch_size=runtime.batch_size,
+                    progress=progress,
+                )
+            else:
+                adapter = make_adapter(path, model, task="retrieval", dimensions=dims, runtime=runtime)
+                rank = rank_with_langchain if path == "langchain" else rank_with_llama_index
+                rankings = rank(adapter, data, progress=progress)
+            metrics = mean_metrics(rankings, data.qrels, k=10)
+            s = RetrievalScore(
+                folder.name,
+                path,
+                dims,
+                round(metrics["ndcg@10"], 6),
+                round(metrics["recall@10"], 6),
+                len(data.queries),
+                len(data.corpus),
+                round(time.perf_counter() - started, 1),
+                dtype=runtime.dtype,
+                backend="local" if path == REFERENCE else runtime.backend,
+                quantization=None if path == REFERENCE else runtime.quantization,
+            )
+            scores.append(s)
+            print(
+                f"{s.dataset:13s} {path:21s} {dims:4d} nDCG@10 {s.ndcg_at_10:.4f} Recall@10 {s.recall_at_10:.4f}"
+                f"  ({s.queries} queries, {s.documents} docs, {s.seconds:.0f}s)",
+                flush=True,
+            )
+    return scores
+
+
+# --- command line ------------------------------------------------------------------------------------
+
+
+def _machine() -> dict[str, str]:
+    versions = {}
+    for package in ("torch", "transformers", "sentence-transformers", "faiss-cpu", "llama-cpp-python", "onnxruntime"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            pass
+    return {
+        "machine": f"{platform.machine()} {os.cpu_count()} cpus, {platform.platform()}",
+        "python": sys.version.split()[0],
+        "date": time.strftime("%Y-%m-%d"),
+        "versions": versions,
+    }
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=os.environ.get("EMBEDDINGGEMMA_MODEL", "google/embeddinggemma-300m"))
-    parser.add_argument("--eval-dir", type=Path, default=DEFAULT_EVAL_DIR)
+    parser.add_argument("--eval-dir", type=Path, default=DEFAULT_EVAL_DIR, help="folder of the STS sets")
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
+    parser.add_argument("--beir", type=Path, metavar="FOLDER", help="retrieval mode on this BEIR-format folder")
+    parser.add_argument("--no-reference", action="store_true", help="retrieval mode: skip sentence-transformers")
     parser.add_argument("--adapters", nargs="+", default=list(ADAPTERS), choices=ADAPTERS)
-    parser.add_argument("--dimensions", nargs="+", type=int, default=[768])
+    parser.add_argument("--dimensions", nargs="+", type=int, default=[768], choices=[768, 512, 256, 128])
     parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "auto"])
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    parser.add_argument("--backend", default="local", choices=["local", "ollama", "openai"])
+    parser.add_argument("--quantization", choices=["q8_0", "q4_0", "int8"], help="a quantized local runtime")
+    parser.add_argument("--base-url", help="server address for --backend ollama/openai")
+    parser.add_argument("--max-seq-length", type=int, help="token budget per input (default: the package's 2048)")
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--json", type=Path, help="write the scores and the machine to this file")
+    parser.add_argument("--json", type=Path, help="write the scores, the settings and the machine to this file")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
-    scores = evaluate(
-        args.model,
-        args.eval_dir,
-        args.datasets,
-        args.adapters,
-        args.dimensions,
-        args.dtype,
-        args.batch_size,
-        progress=not args.no_progress,
+    runtime = Runtime(
+        dtype=args.dtype,
+        device=args.device,
+        backend=args.backend,
+        quantization=args.quantization,
+        max_seq_length=args.max_seq_length,
+        base_url=args.base_url,
+        batch_size=args.batch_size,
     )
-    if args.json:
-        args.json.write_text(
-            json.dumps(
-                {
-                    "machine": f"{platform.machine()} {os.cpu_count()} cpus, {platform.platform()}",
-                    "python": sys.version.split()[0],
-                    "date": time.strftime("%Y-%m-%d"),
-                    "scores": [asdict(s) for s in scores],
-                },
-                indent=1,
-            )
+    progress = not args.no_progress
+    if args.beir:
+        scores = evaluate_beir(
+            args.beir, args.model, args.adapters, args.dimensions, runtime, not args.no_reference, progress
         )
+    else:
+        scores = evaluate(args.model, args.eval_dir, args.datasets, args.adapters, args.dimensions, runtime, progress)
+    if args.json:
+        report = {**_machine(), "command": sys.argv if argv is None else list(argv), "runtime": asdict(runtime)}
+        report["scores"] = [asdict(s) for s in scores]
+        args.json.write_text(json.dumps(report, indent=1))
     return 0
 
 
