@@ -1,18 +1,97 @@
-"""Quality gate with the real model: STSBenchmark through the LangChain adapter matches MTEB."""
+"""STS quality mode: the benchmark's mechanics on the tiny model, and the real-model gate
+(STSBenchmark through the LangChain adapter matches MTEB's published score)."""
 
+import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import REAL_MODEL, requires_real_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks.quality import DEFAULT_EVAL_DIR, evaluate  # noqa: E402
+from benchmarks.quality import (  # noqa: E402
+    DATASETS,
+    DEFAULT_EVAL_DIR,
+    Pairs,
+    Runtime,
+    evaluate,
+    main,
+    make_adapter,
+    pair_cosines,
+)
 
-pytestmark = [requires_real_model, pytest.mark.real_model]
+
+def _eval_dir(folder: Path) -> Path:
+    """A miniature eval folder in the shared layout: one STS set and the published-scores file."""
+    rows = [
+        ("a man is playing a guitar .", "a man plays the guitar .", 4.8),
+        ("a man is playing a guitar .", "a woman is slicing an onion .", 0.2),
+        ("the cat sits on the mat .", "a cat is sitting on a mat .", 4.6),
+        ("the cat sits on the mat .", "stocks fell sharply on monday .", 0.0),
+        ("a child rides a bike .", "a kid is riding a bicycle .", 4.4),
+        ("a child rides a bike .", "a man plays the guitar .", 0.6),
+    ]
+    (folder / "stsbenchmark").mkdir(parents=True)
+    lines = ["sentence1\tsentence2\tscore"] + [f"{a}\t{b}\t{s}" for a, b, s in rows]
+    (folder / "stsbenchmark" / "pairs.tsv").write_text("\n".join(lines) + "\n")
+    tasks = {key: {"cosine_spearman": 0.5} for key in DATASETS.values()}
+    (folder / "published_scores.json").write_text(json.dumps({"tasks": tasks}))
+    return folder
 
 
+def test_each_distinct_sentence_is_embedded_once():
+    seen: list[str] = []
+
+    def embed(texts: list[str]) -> list[list[float]]:
+        seen.extend(texts)
+        return [[float(len(t)), 1.0] for t in texts]
+
+    pairs = Pairs(["a", "bb", "a"], ["bb", "ccc", "ccc"], np.array([1.0, 2.0, 3.0]))
+    cosine = pair_cosines(embed, pairs, chunk=2, progress=False)
+    assert sorted(seen) == ["a", "bb", "ccc"]
+    expected = [(1 * 2 + 1) / (np.hypot(1, 1) * np.hypot(2, 1)), (2 * 3 + 1) / (np.hypot(2, 1) * np.hypot(3, 1))]
+    np.testing.assert_allclose(cosine, [expected[0], expected[1], (1 * 3 + 1) / (np.hypot(1, 1) * np.hypot(3, 1))])
+
+
+def test_runtime_options_reach_both_adapters():
+    runtime = Runtime(backend="local", quantization="q8_0", max_seq_length=512, dtype="float32", batch_size=8)
+    for adapter in ("langchain", "llama_index"):
+        config = make_adapter(adapter, "some/model", task="semantic_similarity", dimensions=256, runtime=runtime)
+        config = config.embedder.config  # built and validated, nothing loaded yet
+        assert (config.quantization, config.max_seq_length, config.batch_size) == ("q8_0", 512, 8)
+        assert (config.task, config.dimensions, config.backend) == ("semantic_similarity", 256, "local")
+    server = Runtime(backend="openai", base_url="http://127.0.0.1:9/v1")
+    config = make_adapter("langchain", "m", task="retrieval", dimensions=768, runtime=server).embedder.config
+    assert (config.backend, config.base_url) == ("openai", "http://127.0.0.1:9/v1")
+
+
+def test_sts_mode_through_both_adapters_on_tiny_model(tiny_model, tmp_path):
+    eval_dir = _eval_dir(tmp_path / "eval")
+    out = tmp_path / "sts.json"
+    argv = ["--model", tiny_model, "--eval-dir", str(eval_dir), "--datasets", "stsbenchmark", "--device", "cpu"]
+    assert main(argv + ["--dimensions", "768", "128", "--json", str(out), "--no-progress"]) == 0
+    report = json.loads(out.read_text())
+    scores = report["scores"]
+    assert [(s["adapter"], s["dimensions"]) for s in scores] == [
+        ("langchain", 768),
+        ("langchain", 128),
+        ("llama_index", 768),
+        ("llama_index", 128),
+    ]
+    for s in scores:
+        assert s["pairs"] == 6 and -1.0 <= s["spearman"] <= 1.0
+        assert s["difference"] == pytest.approx(s["spearman"] - 0.5, abs=1e-6)
+    # Same core pipeline behind both frameworks: the same score at the same size.
+    assert scores[0]["spearman"] == scores[2]["spearman"] and scores[1]["spearman"] == scores[3]["spearman"]
+    assert report["runtime"]["dtype"] == "float32" and "torch" in report["versions"]
+
+
+@requires_real_model
+@pytest.mark.real_model
 @pytest.mark.skipif(not (DEFAULT_EVAL_DIR / "stsbenchmark").is_dir(), reason="../shared/eval is not present")
 def test_stsbenchmark_through_langchain_within_0005_of_published():
-    (score,) = evaluate(REAL_MODEL, DEFAULT_EVAL_DIR, ["stsbenchmark"], ["langchain"], [768], progress=False)
+    (score,) = evaluate(
+        REAL_MODEL, DEFAULT_EVAL_DIR, ["stsbenchmark"], ["langchain"], [768], Runtime(device="cpu"), progress=False
+    )
     assert abs(score.difference) <= 0.005, score
