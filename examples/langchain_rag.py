@@ -1,0 +1,159 @@
+"""Retrieval-augmented generation with LangChain, EmbeddingGemma and a local Ollama LLM.
+
+Load a folder of .md/.txt files, split them, embed each chunk with its document's title, index the
+vectors in FAISS (inner product of unit vectors = cosine similarity), save the index, and answer
+questions with an LCEL chain ``retriever | prompt | ChatOllama | StrOutputParser`` that cites its
+sources, streaming the answer. A re-run reuses the saved index unless the documents or the embedding
+settings changed.
+
+Run:  pip install "embeddinggemma[examples]"
+      ollama serve & ollama pull gemma3:1b          # the LLM; --retrieval-only works without it
+      python examples/langchain_rag.py -q "What does Matryoshka learning give me?"
+      python examples/langchain_rag.py --help       # docs folder, top-k, dimensions, backend, LLM, ...
+"""
+
+from __future__ import annotations
+
+import sys
+
+from rag_common import (
+    IndexPlan,
+    Passage,
+    clear_index,
+    corpus_files,
+    document_title,
+    embed_with_progress,
+    fingerprint,
+    llm_hint,
+    parse_args,
+    plan_index,
+    print_passages,
+    run,
+    source_name,
+    vector_settings,
+    write_manifest,
+)
+
+APP = "langchain_rag"
+CHUNK_SIZE, CHUNK_OVERLAP = 1000, 150  # characters
+
+PROMPT_MESSAGES = [
+    (
+        "system",
+        "Answer the question using only the context passages. Each passage starts with its source file "
+        "in square brackets; cite the source of every claim the same way. If the context does not "
+        "contain the answer, say so.",
+    ),
+    ("human", "Context:\n\n{context}\n\nQuestion: {question}"),
+]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(APP, __doc__.splitlines()[0], argv)
+
+    from langchain_community.vectorstores import FAISS
+    from langchain_community.vectorstores.utils import DistanceStrategy
+    from langchain_core.documents import Document
+    from langchain_core.output_parsers import StrOutputParser
+    from langchain_core.prompts import ChatPromptTemplate
+    from langchain_core.runnables import RunnableLambda, RunnableParallel, RunnablePassthrough
+    from langchain_ollama import ChatOllama
+    from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+    from langchain_embeddinggemma import EmbeddingGemmaEmbeddings
+
+    # 1. The embedding model: documents get the document prompt with their title, queries the query prompt.
+    embeddings = EmbeddingGemmaEmbeddings(
+        model=args.model,
+        dimensions=args.dimensions,
+        backend=args.backend,
+        quantization=args.quantization,
+        device=args.device,
+        base_url=args.embedding_url,
+    )
+
+    # 2. The index: reuse the saved one if this app wrote it from the same documents and settings.
+    files = corpus_files(args.docs)
+    documents = fingerprint(files, args.docs)
+    settings = vector_settings(embeddings.embedder.config, chunk_size=CHUNK_SIZE, chunk_overlap=CHUNK_OVERLAP)
+    plan: IndexPlan = plan_index(args.index_dir, APP, settings, documents, rebuild=args.rebuild)
+    print(f"index: {plan.reason}")
+    if plan.reuse:
+        # index.pkl is a pickle: safe to load only because plan_index verified this app wrote it.
+        store = FAISS.load_local(
+            str(args.index_dir),
+            embeddings,
+            allow_dangerous_deserialization=True,
+            distance_strategy=DistanceStrategy.MAX_INNER_PRODUCT,
+        )
+    else:
+        docs = [
+            Document(
+                path.read_text(encoding="utf-8"),
+                metadata={"source": source_name(path, args.docs), "title": document_title(path)},
+            )
+            for path in files
+        ]
+        splitter = RecursiveCharacterTextSplitter(chunk_size=CHUNK_SIZE, chunk_overlap=CHUNK_OVERLAP)
+        chunks = splitter.split_documents(docs)
+        texts = [chunk.page_content for chunk in chunks]
+        vectors = embed_with_progress(embeddings.embedder, texts, [chunk.metadata["title"] for chunk in chunks])
+        store = FAISS.from_embeddings(
+            list(zip(texts, vectors, strict=True)),
+            embeddings,
+            metadatas=[chunk.metadata for chunk in chunks],
+            distance_strategy=DistanceStrategy.MAX_INNER_PRODUCT,  # unit vectors: inner product = cosine
+        )
+        clear_index(args.index_dir)
+        store.save_local(str(args.index_dir))
+        write_manifest(args.index_dir, APP, settings, documents, chunks=len(chunks))
+        print(f"index: {len(chunks)} chunks from {len(files)} documents saved in {args.index_dir}")
+
+    # 3. The chain: the retriever's passages (with scores) and the streamed answer come out together.
+    def retrieve(question: str) -> list[Document]:
+        hits = store.similarity_search_with_score(question, k=args.top_k)
+        return [Document(doc.page_content, metadata={**doc.metadata, "score": float(score)}) for doc, score in hits]
+
+    def format_context(docs: list[Document]) -> str:
+        return "\n\n".join(f"[{d.metadata['source']}] {d.metadata['title']}\n{d.page_content}" for d in docs)
+
+    retriever = RunnableLambda(retrieve, name="retriever")
+    llm = ChatOllama(model=args.llm, base_url=args.ollama_url, temperature=0)
+    answer = (
+        RunnablePassthrough.assign(context=lambda x: format_context(x["context"]))
+        | ChatPromptTemplate.from_messages(PROMPT_MESSAGES)
+        | llm
+        | StrOutputParser()
+    )
+    rag_chain = RunnableParallel(context=retriever, question=RunnablePassthrough()).assign(answer=answer)
+
+    # 4. Ask.
+    for question in args.questions:
+        if args.retrieval_only:
+            show(question, retriever.invoke(question))
+            continue
+        try:
+            for chunk in rag_chain.stream(question):
+                if "context" in chunk:
+                    show(question, chunk["context"])
+                    print(f"\nanswer ({args.llm}):")
+                if "answer" in chunk:
+                    print(chunk["answer"], end="", flush=True)
+            print()
+        except Exception as error:  # noqa: BLE001 - only Ollama failures are handled; others re-raise
+            hint = llm_hint(error, args.llm, args.ollama_url)
+            if hint is None:
+                raise
+            print(f"\n{hint}", file=sys.stderr)
+            return 1
+    return 0
+
+
+def show(question: str, docs: list) -> None:
+    """Print the retrieved chunks with their scores."""
+    passages = [Passage(d.metadata["source"], d.metadata["title"], d.metadata["score"], d.page_content) for d in docs]
+    print_passages(question, passages)
+
+
+if __name__ == "__main__":
+    run(main)
