@@ -221,3 +221,17 @@ def test_presets_resolve_to_documented_urls():
     )
     assert resolve_server("http://gpu-box:8000/v1/", "my-model") == ("http://gpu-box:8000/v1", "my-model")
     assert set(SERVER_PRESETS) == {"llama-server", "docker-model-runner"}
+
+
+def test_adapters_keep_the_api_key_secret(raw_encode):
+    from langchain_embeddinggemma import EmbeddingGemmaEmbeddings
+    from llama_index_embeddinggemma import EmbeddingGemmaEmbedding
+
+    secret = "sk-adapter-9876543210"
+    with OpenAIEmbeddingsServer(embed=raw_encode, api_key=secret) as server:
+        lc = EmbeddingGemmaEmbeddings(backend="openai", base_url=server.url, api_key=secret)
+        li = EmbeddingGemmaEmbedding(backend="openai", base_url=server.url, api_key=secret)
+        assert len(lc.embed_query("a")) == 768 and len(li.get_query_embedding("a")) == 768
+    assert server.headers[-1]["Authorization"] == f"Bearer {secret}"
+    shown = " ".join([repr(lc), str(lc.model_dump()), repr(li), str(li.to_dict()), li.to_json()])
+    assert secret not in shown

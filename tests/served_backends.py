@@ -1,0 +1,49 @@
+"""The tiny model served three ways: in-process, behind a loopback Ollama, behind a loopback OpenAI-compatible
+server. Adapter tests are parametrised over these, so every backend passes the same suites."""
+
+from __future__ import annotations
+
+import atexit
+import functools
+
+from conftest import tiny_model_path
+from ollama_server import OllamaServer
+from openai_server import OpenAIEmbeddingsServer
+
+from embeddinggemma import EmbeddingConfig, load_backend
+
+BACKENDS = ("local", "ollama", "openai")
+
+
+def _raw_tiny(texts: list[str], max_tokens: int = 2048):
+    """What a server holding the same weights computes: no prompt added, no normalising."""
+    backend = load_backend(EmbeddingConfig(model=tiny_model_path(), device="cpu", dtype="float32"))
+    return backend.encode(texts, max_seq_length=max_tokens, batch_size=32, show_progress=False)
+
+
+def _tiny_token_counts(texts: list[str]) -> list[int]:
+    backend = load_backend(EmbeddingConfig(model=tiny_model_path(), device="cpu", dtype="float32"))
+    return backend.count_tokens(texts)
+
+
+@functools.cache
+def ollama_server() -> OllamaServer:
+    server = OllamaServer(embed=_raw_tiny, count_tokens=_tiny_token_counts).start()
+    atexit.register(server.stop)
+    return server
+
+
+@functools.cache
+def openai_server() -> OpenAIEmbeddingsServer:
+    server = OpenAIEmbeddingsServer(embed=_raw_tiny).__enter__()
+    atexit.register(server.__exit__)
+    return server
+
+
+def settings_for(backend: str) -> dict[str, object]:
+    """Core settings (``model``, ``backend``, ``base_url``) that reach the tiny model through ``backend``."""
+    if backend == "ollama":
+        return {"model": "embeddinggemma", "backend": "ollama", "base_url": ollama_server().url}
+    if backend == "openai":
+        return {"backend": "openai", "base_url": openai_server().url}
+    return {"model": tiny_model_path()}

@@ -1,0 +1,162 @@
+"""backend="ollama": the real ``ollama`` client against a loopback server speaking Ollama's REST API."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import warnings
+
+import numpy as np
+import pytest
+from ollama_server import OllamaServer
+from served_backends import _raw_tiny, _tiny_token_counts
+
+from embeddinggemma import (
+    Embedder,
+    ModelLoadError,
+    ServerError,
+    ServerUnavailableError,
+    TruncationError,
+    TruncationWarning,
+)
+
+
+@pytest.fixture
+def server(tiny_model):
+    with OllamaServer(embed=_raw_tiny, count_tokens=_tiny_token_counts) as running:
+        yield running
+
+
+def remote(server, **settings) -> Embedder:
+    return Embedder(backend="ollama", base_url=server.url, **settings)
+
+
+def local(tiny_model, **settings) -> Embedder:
+    return Embedder(model=tiny_model, device="cpu", dtype="float32", **settings)
+
+
+def embed_bodies(server) -> list[dict]:
+    return [body for method, path, body in server.requests if path == "/api/embed"]
+
+
+TEXTS = [f"planet number {i} orbits the sun" for i in range(20)]
+
+
+def test_same_vectors_as_local_with_prompts_on_the_wire(server, tiny_model):
+    titles = ["Mars"] + [None] * 19
+    got = remote(server, dimensions=128, keep_alive="10m").embed(TEXTS, titles=titles)
+    np.testing.assert_allclose(got, local(tiny_model, dimensions=128).embed(TEXTS, titles=titles), atol=1e-5)
+    body = embed_bodies(server)[0]
+    assert body["model"] == "embeddinggemma"  # the hub id maps to Ollama's library tag
+    assert body["input"][0] == "title: Mars | text: planet number 0 orbits the sun"
+    assert body["truncate"] is False  # first try: let the server say whether anything is too long
+    assert body["options"] == {"num_ctx": 2048}
+    assert body["keep_alive"] == "10m"
+    assert "dimensions" not in body  # Matryoshka cut and re-normalisation happen client-side
+    query = remote(server).embed_query("red planet")
+    assert embed_bodies(server)[-1]["input"] == ["task: search result | query: red planet"]
+    np.testing.assert_allclose(query, local(tiny_model).embed_query("red planet"), atol=1e-5)
+
+
+def test_batches_follow_batch_size_and_keep_order(server, tiny_model):
+    got = remote(server, batch_size=8).embed(TEXTS)
+    assert [len(body["input"]) for body in embed_bodies(server)] == [8, 8, 4]
+    np.testing.assert_allclose(got, local(tiny_model).embed(TEXTS), atol=1e-5)
+
+
+LONG = "mars venus jupiter saturn " * 40
+
+
+def test_overlong_input_warns_then_lets_the_server_cut(server, tiny_model):
+    texts = ["short", LONG]
+    with pytest.warns(TruncationWarning, match=r"among inputs \[0, 1\] of 2, and this package cut them"):
+        got = remote(server, max_seq_length=64).embed(texts)
+    assert [body["truncate"] for body in embed_bodies(server)] == [False, True]
+    assert {body["options"]["num_ctx"] for body in embed_bodies(server)} == {64}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TruncationWarning)
+        want = local(tiny_model, max_seq_length=64).embed(texts)
+    np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+def test_overlong_input_under_error_policy_is_refused(server):
+    with pytest.raises(TruncationError, match="refused them"):
+        remote(server, max_seq_length=64, truncation="error").embed(["short", LONG])
+    assert len(embed_bodies(server)) == 1
+
+
+def test_silent_policy_sends_truncate_true_once(server):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        remote(server, max_seq_length=64, truncation="silent").embed([LONG])
+    assert [body["truncate"] for body in embed_bodies(server)] == [True]
+
+
+def test_missing_model_says_ollama_pull(server):
+    with pytest.raises(ModelLoadError, match=r"ollama pull embeddinggemma:300m-qat-q4_0"):
+        Embedder(backend="ollama", base_url=server.url, model="embeddinggemma:300m-qat-q4_0").embed(["a"])
+
+
+def test_server_errors_are_retried_input_errors_are_not(server):
+    server.fail_next(500, "llama runner process has terminated", times=2)
+    assert len(remote(server, max_retries=2).embed(["a"])) == 1
+    assert len(embed_bodies(server)) == 3
+    server.requests.clear()
+    server.fail_next(500, "llama runner process has terminated", times=3)
+    with pytest.raises(ServerError, match="answered 500: llama runner process has terminated"):
+        remote(server, max_retries=2).embed(["a"])
+    assert len(embed_bodies(server)) == 3
+    server.requests.clear()
+    server.fail_next(400, "invalid input type", times=3)
+    with pytest.raises(ServerError, match="answered 400: invalid input type"):
+        remote(server, max_retries=2).embed(["a"])
+    assert len(embed_bodies(server)) == 1
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_server_down_says_ollama_serve():
+    url = f"http://127.0.0.1:{_closed_port()}"
+    expected = rf"could not connect to Ollama at {url}\. Start it with `ollama serve`"
+    with pytest.raises(ServerUnavailableError, match=expected):
+        Embedder(backend="ollama", base_url=url).embed(["a"])
+
+
+async def test_server_down_async():
+    with pytest.raises(ServerUnavailableError, match="ollama serve"):
+        await Embedder(backend="ollama", base_url=f"http://127.0.0.1:{_closed_port()}").aembed(["a"])
+
+
+def test_slow_server_times_out(server):
+    server.delay = 1.5
+    with pytest.raises(ServerError, match=r"did not answer within timeout=0.3s"):
+        remote(server, timeout=0.3, max_retries=0).embed(["a"])
+
+
+async def test_async_is_native_and_ordered(server, tiny_model):
+    server.delay = 0.1
+    ticks = 0
+
+    async def ticker():
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.005)
+            ticks += 1
+
+    beat = asyncio.create_task(ticker())
+    got = await remote(server, batch_size=4, max_concurrency=5).aembed(TEXTS)
+    beat.cancel()
+    np.testing.assert_allclose(got, local(tiny_model).embed(TEXTS), atol=1e-5)
+    assert len(embed_bodies(server)) == 5
+    assert ticks > 10
+
+
+async def test_async_overlong_input_warns_then_cuts(server, tiny_model):
+    with pytest.warns(TruncationWarning, match="cut them"):
+        got = await remote(server, max_seq_length=64).aembed([LONG])
+    assert [body["truncate"] for body in embed_bodies(server)] == [False, True]
+    assert np.isclose(np.linalg.norm(got[0]), 1.0)
