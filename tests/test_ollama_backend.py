@@ -69,9 +69,15 @@ LONG = "mars venus jupiter saturn " * 40
 
 def test_overlong_input_warns_then_lets_the_server_cut(server, tiny_model):
     texts = ["short", LONG]
-    with pytest.warns(TruncationWarning, match=r"among inputs \[0, 1\] of 2, and this package cut them"):
+    with pytest.warns(TruncationWarning, match=r"found 1 of 2 inputs longer than its context \(at index 1\)"):
         got = remote(server, max_seq_length=64).embed(texts)
-    assert [body["truncate"] for body in embed_bodies(server)] == [False, True]
+    # refused → split until the long input stands alone → all re-sent with truncate=true
+    assert [(len(b["input"]), b["truncate"]) for b in embed_bodies(server)] == [
+        (2, False),
+        (1, False),
+        (1, False),
+        (2, True),
+    ]
     assert {body["options"]["num_ctx"] for body in embed_bodies(server)} == {64}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", TruncationWarning)
@@ -80,9 +86,9 @@ def test_overlong_input_warns_then_lets_the_server_cut(server, tiny_model):
 
 
 def test_overlong_input_under_error_policy_is_refused(server):
-    with pytest.raises(TruncationError, match="refused them"):
+    with pytest.raises(TruncationError, match=r"\(at index 1\), and this package refused them"):
         remote(server, max_seq_length=64, truncation="error").embed(["short", LONG])
-    assert len(embed_bodies(server)) == 1
+    assert all(body["truncate"] is False for body in embed_bodies(server))  # nothing was cut
 
 
 def test_silent_policy_sends_truncate_true_once(server):

@@ -91,7 +91,8 @@ def test_server_input_limit_is_met_by_splitting_never_dropping(raw_encode, tiny_
 def test_overlong_input_is_split_out_and_named(raw_encode, tiny_model):
     texts = ["short", "short again", "x " * 200, "short at the end", "short last"]
     with OpenAIEmbeddingsServer(embed=raw_encode, max_chars=300) as server:
-        with pytest.raises(TruncationError, match=r"among inputs 2 of 5, and this package refused them"):
+        refused = r"found 1 of 5 inputs longer than its context \(at index 2\), and this package refused them"
+        with pytest.raises(TruncationError, match=refused):
             remote(server, truncation="error").embed(texts)
         sizes = [len(body["input"]) for body in server.requests]
         assert sizes[0] == 5 and 1 in sizes  # bisected down to the single offending input

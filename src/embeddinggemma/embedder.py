@@ -58,7 +58,7 @@ class TruncationReport:
         total = len(self.token_counts) if self.token_counts is not None else total
         where = cut[0] if len(cut) == 1 else list(cut[:10])
         if self.token_counts is None:
-            what = f"the server found inputs longer than its context among inputs {where} of {total}"
+            what = f"the server found {len(cut)} of {total} inputs longer than its context (at index {where})"
             outcome = "refused them (truncation='error')" if refused else "cut them to fit"
             return f"{what}, and this package {outcome}. Split long texts into chunks" + (
                 ", or pass truncation='warn' or 'silent' to let the server cut them." if refused else "."

@@ -10,7 +10,15 @@ import numpy as np
 from ..config import DEFAULT_MODEL
 from ..errors import ModelLoadError, ServerError, ServerUnavailableError
 from .base import ContextOverflow
-from .remote import Retryable, RetryPolicy, aencode_in_batches, encode_in_batches, vectors_from_rows
+from .remote import (
+    Retryable,
+    RetryPolicy,
+    aencode_in_batches,
+    aencode_splitting,
+    encode_in_batches,
+    encode_splitting,
+    vectors_from_rows,
+)
 
 if TYPE_CHECKING:
     from ..config import EmbeddingConfig
@@ -51,9 +59,12 @@ class OllamaBackend:
     def encode(
         self, texts: Sequence[str], *, max_seq_length: int, batch_size: int, show_progress: bool, truncate: bool = True
     ) -> np.ndarray:
-        def embed_batch(span: range) -> np.ndarray:
+        def attempt(span: range) -> np.ndarray:
             request = self._request(texts, span, max_seq_length, truncate)
             return self._retry.run(lambda: self._call(lambda: self._client.embed(**request), span))
+
+        def embed_batch(span: range) -> np.ndarray:
+            return encode_splitting(span, attempt)
 
         return encode_in_batches(len(texts), batch_size, embed_batch, show_progress=show_progress)
 
@@ -62,17 +73,20 @@ class OllamaBackend:
     ) -> np.ndarray:
         async with self._ollama.AsyncClient(host=self.url, timeout=self._timeout) as client:
 
-            async def embed_batch(span: range) -> np.ndarray:
+            async def attempt(span: range) -> np.ndarray:
                 request = self._request(texts, span, max_seq_length, truncate)
 
-                async def attempt() -> np.ndarray:
+                async def send() -> np.ndarray:
                     try:
                         response = await client.embed(**request)
                     except Exception as exc:
                         raise self._translate(exc, span) from exc
                     return self._vectors(response, span)
 
-                return await self._retry.arun(attempt)
+                return await self._retry.arun(send)
+
+            async def embed_batch(span: range) -> np.ndarray:
+                return await aencode_splitting(span, attempt)
 
             return await aencode_in_batches(len(texts), batch_size, embed_batch, concurrency=self._concurrency)
 

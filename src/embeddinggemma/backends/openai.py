@@ -10,7 +10,15 @@ import numpy as np
 from ..config import DEFAULT_MODEL
 from ..errors import ModelLoadError, ServerError, ServerUnavailableError
 from .base import ContextOverflow
-from .remote import Retryable, RetryPolicy, aencode_in_batches, encode_in_batches, vectors_from_rows
+from .remote import (
+    Retryable,
+    RetryPolicy,
+    aencode_in_batches,
+    aencode_splitting,
+    encode_in_batches,
+    encode_splitting,
+    vectors_from_rows,
+)
 
 if TYPE_CHECKING:
     import httpx
@@ -52,7 +60,7 @@ class OpenAICompatibleBackend:
 
     Requests carry at most 32 inputs; a request the server refuses as too large is split in halves
     until single inputs remain, so no text is ever dropped. Servers cannot be asked to cut inputs
-    through this API, so an input longer than the server's context is always an error.
+    through this API, so an input longer than the server's context is always an error naming it.
     """
 
     def __init__(self, config: EmbeddingConfig) -> None:
@@ -75,13 +83,7 @@ class OpenAICompatibleBackend:
         self, texts: Sequence[str], *, max_seq_length: int, batch_size: int, show_progress: bool, truncate: bool = True
     ) -> np.ndarray:
         def embed_batch(span: range) -> np.ndarray:
-            try:
-                return self._retry.run(lambda: self._post(self._client, texts, span))
-            except _TooLarge:
-                if len(span) == 1:
-                    raise
-                middle = span.start + len(span) // 2
-                return np.concatenate([embed_batch(range(span.start, middle)), embed_batch(range(middle, span.stop))])
+            return encode_splitting(span, lambda part: self._retry.run(lambda: self._post(self._client, texts, part)))
 
         size = min(batch_size, MAX_INPUTS_PER_REQUEST)
         return encode_in_batches(len(texts), size, embed_batch, show_progress=show_progress)
@@ -92,14 +94,9 @@ class OpenAICompatibleBackend:
         async with self._httpx.AsyncClient(timeout=self._timeout, headers=self._headers) as client:
 
             async def embed_batch(span: range) -> np.ndarray:
-                try:
-                    return await self._retry.arun(lambda: self._apost(client, texts, span))
-                except _TooLarge:
-                    if len(span) == 1:
-                        raise
-                    middle = span.start + len(span) // 2
-                    first = await embed_batch(range(span.start, middle))
-                    return np.concatenate([first, await embed_batch(range(middle, span.stop))])
+                return await aencode_splitting(
+                    span, lambda part: self._retry.arun(lambda: self._apost(client, texts, part))
+                )
 
             size = min(batch_size, MAX_INPUTS_PER_REQUEST)
             return await aencode_in_batches(len(texts), size, embed_batch, concurrency=self._concurrency)
@@ -138,7 +135,7 @@ class OpenAICompatibleBackend:
         status, detail = response.status_code, _error_detail(response)
         where = f"the embeddings server at {self._endpoint}"
         if any(marker in detail.lower() for marker in _TOO_LONG_MARKERS):
-            return _TooLarge(list(span), f"{where} refused the input as too long ({status}: {detail})")
+            return ContextOverflow(list(span), f"{where} refused the request as too large ({status}: {detail})")
         if status in (401, 403):
             return ServerError(f"{where} refused the credentials ({status}: {detail}); check api_key=.")
         if status == 404:
@@ -164,10 +161,6 @@ class OpenAICompatibleBackend:
         if isinstance(exc, httpx.TransportError):
             return Retryable(ServerError(f"the connection to {self.url} failed: {exc!r}"))
         return exc
-
-
-class _TooLarge(ContextOverflow):
-    """A refusal that splitting the request may cure; a single input that still fails is an overflow."""
 
 
 def _error_detail(response: httpx.Response) -> str:

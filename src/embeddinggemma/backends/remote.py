@@ -13,6 +13,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..errors import ServerError
+from .base import ContextOverflow
 
 T = TypeVar("T")
 
@@ -81,6 +82,51 @@ async def aencode_in_batches(
 
     parts = await asyncio.gather(*(bounded(span) for span in batches(count, size)))
     return np.concatenate(parts) if parts else np.zeros((0, EMBEDDINGGEMMA_WIDTH), np.float32)
+
+
+def encode_splitting(span: range, attempt: Callable[[range], np.ndarray]) -> np.ndarray:
+    """``attempt(span)``; a request the server refuses as too large is split in halves until each refused
+    input stands alone, so no text is dropped and :class:`ContextOverflow` names exactly the inputs at fault."""
+    parts: list[np.ndarray] = []
+    refused: list[ContextOverflow] = []
+
+    def visit(part: range) -> None:
+        try:
+            parts.append(attempt(part))
+        except ContextOverflow as overflow:
+            if len(part) == 1:
+                refused.append(overflow)
+                return
+            middle = part.start + len(part) // 2
+            visit(range(part.start, middle))
+            visit(range(middle, part.stop))
+
+    visit(span)
+    if refused:
+        raise ContextOverflow([i for overflow in refused for i in overflow.indices], refused[0].detail)
+    return np.concatenate(parts)
+
+
+async def aencode_splitting(span: range, attempt: Callable[[range], Awaitable[np.ndarray]]) -> np.ndarray:
+    """Coroutine twin of :func:`encode_splitting`."""
+    parts: list[np.ndarray] = []
+    refused: list[ContextOverflow] = []
+
+    async def visit(part: range) -> None:
+        try:
+            parts.append(await attempt(part))
+        except ContextOverflow as overflow:
+            if len(part) == 1:
+                refused.append(overflow)
+                return
+            middle = part.start + len(part) // 2
+            await visit(range(part.start, middle))
+            await visit(range(middle, part.stop))
+
+    await visit(span)
+    if refused:
+        raise ContextOverflow([i for overflow in refused for i in overflow.indices], refused[0].detail)
+    return np.concatenate(parts)
 
 
 def vectors_from_rows(rows: Sequence[Sequence[float]], *, expected: int, server: str) -> np.ndarray:
