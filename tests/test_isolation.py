@@ -37,3 +37,16 @@ def test_adapter_works_without_the_other_framework(package, blocked, tiny_model)
         "vec = emb.embed_query('mars') if hasattr(emb, 'embed_query') else emb.get_query_embedding('mars')\n"
         "assert len(vec) == 768"
     )
+
+
+def test_server_backend_never_imports_torch(tiny_model):
+    """A user who only talks to a server pays for numpy and httpx, not for loading torch."""
+    from served_backends import openai_server
+
+    url = openai_server().url
+    run(
+        "import sys; sys.modules['torch'] = None; sys.modules['sentence_transformers'] = None\n"
+        "from embeddinggemma import Embedder\n"
+        f"vectors = Embedder(backend='openai', base_url={url!r}, dimensions=128).embed(['mars', 'venus'])\n"
+        "assert len(vectors) == 2 and len(vectors[0]) == 128"
+    )
