@@ -12,7 +12,7 @@ from embeddinggemma import DEFAULTS, Embedder, EmbeddingConfig
 
 
 class EmbeddingGemmaEmbeddings(BaseModel, Embeddings):
-    """Google's EmbeddingGemma-300m with its task prompts applied, run locally.
+    """Google's EmbeddingGemma-300m with its task prompts applied: in-process, quantized, or via a server.
 
     Queries get the task's query prompt (``task: search result | query: `` by default), documents
     the document prompt (``title: none | text: ``, or the document's title). Vectors are unit
@@ -31,6 +31,9 @@ class EmbeddingGemmaEmbeddings(BaseModel, Embeddings):
             embeddings = EmbeddingGemmaEmbeddings(dimensions=256)
             query = embeddings.embed_query("Which planet is known as the Red Planet?")
             docs = embeddings.embed_documents(["Mars is the Red Planet."], titles=["Mars"])
+
+            # the same vectors from a running Ollama (`ollama pull embeddinggemma`)
+            served = EmbeddingGemmaEmbeddings(backend="ollama", dimensions=256)
     """
 
     model: str = DEFAULTS.model

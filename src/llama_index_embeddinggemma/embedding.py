@@ -16,7 +16,7 @@ DEFAULT_EMBED_BATCH_SIZE = 64
 
 
 class EmbeddingGemmaEmbedding(BaseEmbedding):
-    """Google's EmbeddingGemma-300m with its task prompts applied, run locally.
+    """Google's EmbeddingGemma-300m with its task prompts applied: in-process, quantized, or via a server.
 
     Queries get the task's query prompt, texts the document prompt, with a node's
     ``metadata["title"]`` as the title when it is embedded as a node (``embed_model(nodes)``, an
@@ -30,6 +30,9 @@ class EmbeddingGemmaEmbedding(BaseEmbedding):
 
             Settings.embed_model = EmbeddingGemmaEmbedding(dimensions=256)
             vector = Settings.embed_model.get_query_embedding("Which planet is red?")
+
+            # the same vectors from an OpenAI-compatible server such as llama-server
+            served = EmbeddingGemmaEmbedding(backend="openai", base_url="http://localhost:8080/v1")
     """
 
     model_name: str = Field(default=DEFAULTS.model, description="Hub id (gated) or a local model folder.")
