@@ -14,6 +14,8 @@ __all__ = ["AsyncBackend", "Backend", "ContextOverflow", "create_backend", "runt
 
 def runtime_key(config: EmbeddingConfig) -> tuple[object, ...]:
     """The settings that decide which loaded runtime serves a config (used to share it per process)."""
+    if config.backend == "local" and _on_device(config):
+        return ("local", config.model, config.quantization)  # CPU runtimes: no torch import, no device
     if config.backend == "local":
         from ..device import resolve_device, resolve_dtype
 
@@ -31,6 +33,11 @@ def runtime_key(config: EmbeddingConfig) -> tuple[object, ...]:
     )
 
 
+def _on_device(config: EmbeddingConfig) -> bool:
+    """Quantized runtimes (GGUF, ONNX) run on the CPU and never import torch."""
+    return config.quantization is not None or config.model.lower().endswith(".gguf")
+
+
 def create_backend(config: EmbeddingConfig) -> Backend:
     """Load the runtime a config asks for. Imports the runtime's library only here."""
     if config.backend == "ollama":
@@ -41,7 +48,7 @@ def create_backend(config: EmbeddingConfig) -> Backend:
         from .openai import OpenAICompatibleBackend
 
         return OpenAICompatibleBackend(config)
-    _, model, quantization, device, dtype = runtime_key(config)
+    model, quantization = config.model, config.quantization
     if quantization in ("q8_0", "q4_0") or model.lower().endswith(".gguf"):
         from .gguf import GGUFBackend
 
@@ -50,6 +57,7 @@ def create_backend(config: EmbeddingConfig) -> Backend:
         from .onnx import OnnxBackend
 
         return OnnxBackend(model)
+    _, model, quantization, device, dtype = runtime_key(config)
     from .sentence_transformers import SentenceTransformersBackend
 
     return SentenceTransformersBackend(model, device=device, dtype=dtype)

@@ -52,6 +52,11 @@ def runtime_path(source: Path) -> Path:
     return source.with_name(source.stem + ".runtime.gguf")
 
 
+def _int_field(reader, key: str) -> int | None:
+    field = reader.get_field(key)
+    return None if field is None else int(field.contents())
+
+
 def _check_source(reader, source: Path) -> None:
     arch = reader.get_field("general.architecture")
     name = arch.contents() if arch is not None else None
@@ -60,6 +65,10 @@ def _check_source(reader, source: Path) -> None:
             f"{str(source)!r} is a GGUF of architecture {name!r}, not EmbeddingGemma ({ARCH!r}). "
             "Pass an EmbeddingGemma GGUF or the model folder with quantization='q8_0' / 'q4_0'."
         )
+    width = _int_field(reader, f"{ARCH}.embedding_length")
+    dims = [_int_field(reader, f"{ARCH}.{key}") for key in ("dense_2_feat_in", "dense_3_feat_out")]
+    if any(d not in (None, width) for d in dims):  # llama.cpp asserts this and would abort the process
+        raise ModelLoadError(f"{str(source)!r}: Dense features {dims} do not match the hidden size {width}.")
     tensors = {t.name for t in reader.tensors}
     if not {"dense_2.weight", "dense_3.weight"} <= tensors:
         raise ModelLoadError(
