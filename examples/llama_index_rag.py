@@ -1,0 +1,148 @@
+"""Retrieval-augmented generation with LlamaIndex, EmbeddingGemma and a local Ollama LLM.
+
+Read a folder of .md/.txt files with ``SimpleDirectoryReader``, split them with ``SentenceSplitter``,
+embed each node with its document's title, store the vectors in a ``FaissVectorStore`` (inner product
+of unit vectors = cosine similarity) inside a ``StorageContext``, persist it, and answer questions with
+a query engine over the Ollama LLM, printing the source nodes with their scores and streaming the
+answer. A re-run reloads the persisted index unless the documents or the embedding settings changed.
+
+Run:  pip install "embeddinggemma[examples]"
+      ollama serve & ollama pull gemma3:1b          # the LLM; --retrieval-only works without it
+      python examples/llama_index_rag.py -q "What does Matryoshka learning give me?"
+      python examples/llama_index_rag.py --help     # docs folder, top-k, dimensions, backend, LLM, ...
+"""
+
+from __future__ import annotations
+
+import sys
+
+from rag_common import (
+    IndexPlan,
+    Passage,
+    clear_index,
+    corpus_files,
+    document_title,
+    embed_with_progress,
+    fingerprint,
+    llm_hint,
+    parse_args,
+    plan_index,
+    print_passages,
+    run,
+    source_name,
+    vector_settings,
+    write_manifest,
+)
+
+APP = "llama_index_rag"
+CHUNK_SIZE, CHUNK_OVERLAP = 256, 32  # tokens
+
+QA_PROMPT = (
+    "Context passages, each starting with its source file:\n"
+    "---------------------\n"
+    "{context_str}\n"
+    "---------------------\n"
+    "Answer the question using only these passages and cite the source of every claim in square "
+    "brackets. If the passages do not contain the answer, say so.\n"
+    "Question: {query_str}\n"
+    "Answer: "
+)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(APP, __doc__.splitlines()[0], argv)
+
+    import faiss
+    from llama_index.core import (
+        PromptTemplate,
+        SimpleDirectoryReader,
+        StorageContext,
+        VectorStoreIndex,
+        load_index_from_storage,
+    )
+    from llama_index.core.node_parser import SentenceSplitter
+    from llama_index.core.schema import MetadataMode, QueryBundle
+    from llama_index.llms.ollama import Ollama
+    from llama_index.vector_stores.faiss import FaissVectorStore
+
+    from llama_index_embeddinggemma import EmbeddingGemmaEmbedding
+
+    # 1. The embedding model: nodes get the document prompt with their title, queries the query prompt.
+    embed_model = EmbeddingGemmaEmbedding(
+        model_name=args.model,
+        dimensions=args.dimensions,
+        backend=args.backend,
+        quantization=args.quantization,
+        device=args.device,
+        base_url=args.embedding_url,
+    )
+
+    # 2. The index: reload the persisted one if this app wrote it from the same documents and settings.
+    files = corpus_files(args.docs)
+    documents = fingerprint(files, args.docs)
+    settings = vector_settings(embed_model.embedder.config, chunk_size=CHUNK_SIZE, chunk_overlap=CHUNK_OVERLAP)
+    plan: IndexPlan = plan_index(args.index_dir, APP, settings, documents, rebuild=args.rebuild)
+    print(f"index: {plan.reason}")
+    if plan.reuse:
+        storage = StorageContext.from_defaults(
+            vector_store=FaissVectorStore.from_persist_dir(str(args.index_dir)), persist_dir=str(args.index_dir)
+        )
+        index = load_index_from_storage(storage, embed_model=embed_model)
+    else:
+        docs = SimpleDirectoryReader(input_files=files, filename_as_id=True).load_data()
+        for doc in docs:
+            path = args.docs / doc.metadata["file_path"]
+            doc.metadata = {"source": source_name(path, args.docs), "title": document_title(path)}
+            doc.excluded_embed_metadata_keys = ["source", "title"]  # the title goes into the prompt instead
+            doc.excluded_llm_metadata_keys = []  # the LLM sees "source: ..." and "title: ..." above each passage
+        nodes = SentenceSplitter(chunk_size=CHUNK_SIZE, chunk_overlap=CHUNK_OVERLAP).get_nodes_from_documents(docs)
+        texts = [node.get_content(metadata_mode=MetadataMode.EMBED) for node in nodes]
+        vectors = embed_with_progress(embed_model.embedder, texts, [node.metadata["title"] for node in nodes])
+        for node, vector in zip(nodes, vectors, strict=True):
+            node.embedding = vector  # nodes that carry vectors are not embedded again by the index
+        vector_store = FaissVectorStore(faiss_index=faiss.IndexFlatIP(args.dimensions))  # unit vectors: IP = cosine
+        storage = StorageContext.from_defaults(vector_store=vector_store)
+        index = VectorStoreIndex(nodes, storage_context=storage, embed_model=embed_model)
+        clear_index(args.index_dir)
+        index.storage_context.persist(persist_dir=str(args.index_dir))
+        write_manifest(args.index_dir, APP, settings, documents, chunks=len(nodes))
+        print(f"index: {len(nodes)} chunks from {len(files)} documents saved in {args.index_dir}")
+
+    # 3. Retrieval, and the LLM that writes an answer from the retrieved nodes.
+    retriever = index.as_retriever(similarity_top_k=args.top_k)
+    llm = Ollama(model=args.llm, base_url=args.ollama_url, temperature=0, request_timeout=300)
+
+    # 4. Ask.
+    for question in args.questions:
+        source_nodes = retriever.retrieve(question)
+        show(question, source_nodes)
+        if args.retrieval_only:
+            continue
+        try:
+            # Building the query engine asks Ollama for the LLM's context window: it belongs in the try.
+            query_engine = index.as_query_engine(llm=llm, streaming=True, text_qa_template=PromptTemplate(QA_PROMPT))
+            response = query_engine.synthesize(QueryBundle(question), source_nodes)
+            print(f"\nanswer ({args.llm}):")
+            for token in response.response_gen:
+                print(token, end="", flush=True)
+            print()
+        except Exception as error:  # noqa: BLE001 - only Ollama failures are handled; others re-raise
+            hint = llm_hint(error, args.llm, args.ollama_url)
+            if hint is None:
+                raise
+            print(f"\n{hint}", file=sys.stderr)
+            return 1
+    return 0
+
+
+def show(question: str, source_nodes: list) -> None:
+    """Print the source nodes with their scores."""
+    passages = [
+        Passage(n.node.metadata["source"], n.node.metadata["title"], n.score or 0.0, n.node.get_content())
+        for n in source_nodes
+    ]
+    print_passages(question, passages)
+
+
+if __name__ == "__main__":
+    run(main)
