@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import ctypes
 import math
-import os
 import threading
 from collections import deque
 from collections.abc import Sequence
@@ -20,27 +19,15 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ModelLoadError
+from .cpu import threads
 
 BATCH_TOKENS = 512
 """Tokens per llama.cpp call for ordinary inputs; one longer input gets a call (and context) of its own size."""
 MAX_SEQUENCES = 64
 """Sequences packed into one call at most."""
-THREADS_ENV = "EMBEDDINGGEMMA_THREADS"
-"""Environment variable that sets the CPU threads of the on-device runtimes (default: all cores)."""
-
 _init_lock = threading.Lock()
 _initialised = False
 _log_lines: deque[str] = deque(maxlen=20)
-
-
-def threads() -> int:
-    """CPU threads for a local quantized runtime: ``$EMBEDDINGGEMMA_THREADS`` or every core."""
-    value = os.environ.get(THREADS_ENV)
-    if value:
-        if not value.isdigit() or int(value) < 1:
-            raise ValueError(f"{THREADS_ENV}={value!r} must be a positive integer.")
-        return int(value)
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 
 
 def _import_llama_cpp():

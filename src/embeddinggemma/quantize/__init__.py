@@ -107,17 +107,17 @@ def build_onnx(
         import onnxruntime  # noqa: F401
     except ImportError as exc:
         raise _missing_extra("onnx", exc) from exc
-    from .onnx_export import export_onnx
+    from .onnx_export import export_onnx, table_paths
 
     folder = resolve_model_dir(str(model_dir))
     target = artifact_path(folder, "onnx", quantization, cache_dir)
     with _build_lock:
-        if target.is_file() and not force:
+        if target.is_file() and all(p.is_file() for p in table_paths(target)) and not force:
             return target
         started = time.perf_counter()
         temporary = atomic_target(target)
         try:
-            export_onnx(folder, temporary, quantization)
+            export_onnx(folder, temporary, quantization, artifact=target)
             os.replace(temporary, target)
         finally:
             temporary.unlink(missing_ok=True)

@@ -13,9 +13,12 @@ Needs torch and transformers at build time only; running the artifact needs onnx
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
+
+from .cache import atomic_target
 
 OPSET = 18
 
@@ -30,13 +33,15 @@ def write_token_table(weights: np.ndarray, artifact: Path) -> None:
     table_path, scales_path = table_paths(artifact)
     scales = np.abs(weights).max(axis=1) / 127.0
     scales[scales == 0] = 1.0
-    table = np.lib.format.open_memmap(table_path, mode="w+", dtype=np.int8, shape=weights.shape)
+    temporary = atomic_target(table_path)
+    table = np.lib.format.open_memmap(temporary, mode="w+", dtype=np.int8, shape=weights.shape)
     for start in range(0, weights.shape[0], 16384):
         block = weights[start : start + 16384]
         table[start : start + 16384] = np.clip(np.rint(block / scales[start : start + 16384, None]), -127, 127)
     table.flush()
     del table
     np.save(scales_path, scales.astype(np.float32))
+    os.replace(temporary, table_path)
 
 
 def _module(folder: Path):
@@ -83,8 +88,9 @@ def _module(folder: Path):
     return EmbeddingGemmaGraph().eval(), transformer.get_input_embeddings().weight.detach().numpy(), config
 
 
-def export_onnx(folder: Path, target: Path, quantization: str = "int8") -> Path:
-    """Write the ONNX graph (int8 weights when ``quantization="int8"``) and its token table."""
+def export_onnx(folder: Path, target: Path, quantization: str = "int8", *, artifact: Path | None = None) -> Path:
+    """Write the ONNX graph to ``target`` (int8 weights when ``quantization="int8"``), and the token table
+    beside ``artifact`` (the graph's final path, when ``target`` is a temporary file)."""
     import torch
 
     graph, table, config = _module(folder)
@@ -117,5 +123,5 @@ def export_onnx(folder: Path, target: Path, quantization: str = "int8") -> Path:
             float_path.replace(target)
     finally:
         float_path.unlink(missing_ok=True)
-    write_token_table(table, target)
+    write_token_table(table, artifact or target)
     return target

@@ -1,0 +1,60 @@
+"""Command line: build the on-device artifacts ahead of time.
+
+python -m embeddinggemma quantize /models/embeddinggemma-300m --quantization q8_0
+python -m embeddinggemma quantize google/embeddinggemma-300m --quantization q4_0 int8
+python -m embeddinggemma quantize MODEL --quantization f32 --cache-dir ./artifacts   # GGUF for a server
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from .quantize import GGUF_TYPES, ONNX_TYPES
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m embeddinggemma", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    quantize = commands.add_parser(
+        "quantize",
+        help="build quantized artifacts (GGUF for llama.cpp, int8 ONNX) and cache them beside the model",
+        description="Build the artifacts that quantization='q8_0' / 'q4_0' / 'int8' load, before first use. "
+        "Prints one path per artifact.",
+    )
+    quantize.add_argument("model", help="a local embeddinggemma-300m folder or the hub id google/embeddinggemma-300m")
+    quantize.add_argument(
+        "--quantization",
+        "-q",
+        nargs="+",
+        default=["q8_0"],
+        choices=sorted(set(GGUF_TYPES) | {"int8", "onnx-f32"}),
+        help="q8_0 / q4_0 / f16 / f32: GGUF files; int8: ONNX Runtime; onnx-f32: unquantized ONNX (default q8_0)",
+    )
+    quantize.add_argument("--cache-dir", default=None, help="where to write (default: <model>/quantized)")
+    quantize.add_argument("--force", action="store_true", help="rebuild even when a cached artifact exists")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from .quantize import build_gguf, build_onnx
+
+    for kind in args.quantization:
+        if kind in GGUF_TYPES:
+            path = build_gguf(args.model, kind, args.cache_dir, force=args.force)
+            # The llama.cpp runtime copy (see quantize.gguf_split) is made now too, not on first use.
+            from .quantize.gguf_split import prepare_runtime
+
+            prepare_runtime(path)
+        else:
+            onnx_kind = "f32" if kind == "onnx-f32" else kind
+            assert onnx_kind in ONNX_TYPES
+            path = build_onnx(args.model, onnx_kind, args.cache_dir, force=args.force)
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
