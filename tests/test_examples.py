@@ -126,6 +126,19 @@ def test_answers_from_retrieved_passages_reuses_and_rebuilds_the_index_and_hints
 
 
 @pytest.mark.parametrize("app", APPS)
+def test_embeds_through_ollama_with_titles_in_the_prompt(app, tmp_path):
+    with OllamaServer() as server:
+        result = run_app(app, tmp_path / "index", "--backend", "ollama", url=server.url, model="embeddinggemma")
+        assert result.returncode == 0, result.stderr
+        check_answer(result.stdout, SAMPLE_DOCS, server)
+    embedded = [text for _, path, body in server.requests if path == "/api/embed" for text in body["input"]]
+    titles = {rag_common.document_title(path) for path in rag_common.corpus_files(SAMPLE_DOCS)}
+    documents, queries = embedded[:-1], embedded[-1:]
+    assert {re.match(r"title: (.*?) \| text: ", text).group(1) for text in documents} == titles
+    assert queries == [f"task: search result | query: {rag_common.DEFAULT_QUESTION}"]
+
+
+@pytest.mark.parametrize("app", APPS)
 def test_refuses_to_load_an_index_it_did_not_write(app, tmp_path):
     index = tmp_path / "index"
     index.mkdir()
