@@ -95,3 +95,15 @@ def test_stsbenchmark_through_langchain_within_0005_of_published():
         REAL_MODEL, DEFAULT_EVAL_DIR, ["stsbenchmark"], ["langchain"], [768], Runtime(device="cpu"), progress=False
     )
     assert abs(score.difference) <= 0.005, score
+
+
+def test_derived_dimensions_equal_asking_the_adapter(tiny_model, tmp_path):
+    eval_dir = _eval_dir(tmp_path / "eval")
+    runtime = Runtime(device="cpu")
+    args = (tiny_model, eval_dir, ["stsbenchmark"], ["langchain"], [768, 256, 128], runtime)
+    direct = evaluate(*args, progress=False)
+    derived = evaluate(*args, progress=False, derive_dimensions=True)
+    assert [s.derived_from_768 for s in derived] == [False, True, True]
+    for a, b in zip(direct, derived, strict=True):
+        assert a.dimensions == b.dimensions
+        assert a.spearman == pytest.approx(b.spearman, abs=1e-6) and a.pearson == pytest.approx(b.pearson, abs=1e-5)
