@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
             metadatas=[chunk.metadata for chunk in chunks],
             distance_strategy=DistanceStrategy.MAX_INNER_PRODUCT,  # unit vectors: inner product = cosine
         )
-        clear_index(args.index_dir)
+        clear_index(args.index_dir, APP)
         store.save_local(str(args.index_dir))
         write_manifest(args.index_dir, APP, settings, documents, chunks=len(chunks))
         print(f"index: {len(chunks)} chunks from {len(files)} documents saved in {args.index_dir}")

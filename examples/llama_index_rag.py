@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         vector_store = FaissVectorStore(faiss_index=faiss.IndexFlatIP(args.dimensions))  # unit vectors: IP = cosine
         storage = StorageContext.from_defaults(vector_store=vector_store)
         index = VectorStoreIndex(nodes, storage_context=storage, embed_model=embed_model)
-        clear_index(args.index_dir)
+        clear_index(args.index_dir, APP)
         index.storage_context.persist(persist_dir=str(args.index_dir))
         write_manifest(args.index_dir, APP, settings, documents, chunks=len(nodes))
         print(f"index: {len(nodes)} chunks from {len(files)} documents saved in {args.index_dir}")

@@ -10,7 +10,6 @@ import argparse
 import hashlib
 import json
 import os
-import shutil
 import sys
 import textwrap
 import time
@@ -49,8 +48,8 @@ def parse_args(app: str, description: str, argv: Sequence[str] | None = None) ->
     add("-q", "--question", action="append", help=f"question; repeat for several (default: {DEFAULT_QUESTION!r})")
     add("-k", "--top-k", type=int, default=4, help="passages to retrieve (default: 4)")
     add("--dimensions", type=int, choices=DIMENSIONS, default=768, help="embedding size (Matryoshka; default 768)")
-    add("--model", help="embedding model: hub id or local folder (default: $EMBEDDINGGEMMA_MODEL, else the hub id; "
-        "'embeddinggemma' with --backend ollama)")  # fmt: skip
+    model_help = "embedding model: hub id or local folder (default: $EMBEDDINGGEMMA_MODEL, else the hub id)"
+    add("--model", help=f"{model_help}; Ollama's model name with --backend ollama (default: embeddinggemma)")
     add("--backend", choices=("local", "ollama", "openai"), default="local", help="embedding runtime (default: local)")
     add("--quantization", choices=("q8_0", "q4_0", "int8"), help="local quantized runtime (GGUF or ONNX)")
     add("--device", default="auto", help="local device: auto, cpu, cuda, mps (default: auto)")
@@ -158,39 +157,49 @@ def _changes(old: dict[str, str], new: dict[str, str]) -> str:
     return "; ".join(parts)
 
 
+def _read_manifest(folder: Path, app: str) -> dict | None:
+    """This app's manifest in ``folder``, or ``None`` when there is none (or another program's)."""
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    ours = isinstance(manifest, dict) and manifest.get("app") == app and manifest.get("format") == MANIFEST_FORMAT
+    return manifest if ours and isinstance(manifest.get("index_files"), dict) else None
+
+
 def plan_index(folder: Path, app: str, settings: dict, documents: dict[str, str], *, rebuild: bool) -> IndexPlan:
     """Decide between loading ``folder`` and (re)building it.
 
     Only an index this app wrote is ever loaded: the folder must hold this app's manifest, and every
     index file must still have the hash the manifest recorded (LangChain's FAISS docstore is a pickle,
-    and loading a pickle can run code). A folder with files but no manifest is refused, not overwritten,
-    unless ``--rebuild`` is given.
+    and loading a pickle can run code). A folder holding anything this app did not write is neither
+    loaded nor overwritten.
     """
-    manifest_path = folder / MANIFEST
     if not folder.exists() or not any(folder.iterdir()):
         return IndexPlan(False, f"building a new index in {folder}")
-    try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        ours = manifest.get("app") == app and manifest.get("format") == MANIFEST_FORMAT
-    except (OSError, ValueError, AttributeError):
-        manifest, ours = None, False
-    if not ours:
-        if rebuild:
-            return IndexPlan(False, f"rebuilding {folder} (--rebuild; it held no index written by {app})")
+    manifest = _read_manifest(folder, app)
+    if manifest is None:
         raise AppError(
-            f"not loading {folder}: it holds files but no manifest written by {app}, and this app only loads "
-            "indexes it wrote itself. Pass --rebuild to overwrite it, or choose another --index-dir."
+            f"not loading or overwriting {folder}: it holds files but no manifest written by {app}, and this "
+            "app only loads indexes it wrote itself. Choose another --index-dir, or delete that folder yourself."
+        )
+    recorded = manifest["index_files"]
+    foreign = sorted(p.name for p in folder.iterdir() if p.name != MANIFEST and p.name not in recorded)
+    if foreign:
+        raise AppError(
+            f"not loading or overwriting {folder}: it holds files this app did not write ({', '.join(foreign)}). "
+            "Move them away, or choose another --index-dir."
         )
     if rebuild:
         return IndexPlan(False, f"rebuilding {folder} (--rebuild)")
-    if _index_files(folder) != manifest.get("index_files"):
+    if _index_files(folder) != recorded:
         return IndexPlan(False, f"rebuilding {folder}: its files changed after this app wrote them (not loading them)")
     old = manifest.get("settings", {})
     changed = [f"{key} {old.get(key)!r} -> {value!r}" for key, value in settings.items() if old.get(key) != value]
     if changed:
         return IndexPlan(False, f"rebuilding {folder}: embedding settings changed ({'; '.join(changed)})")
     if manifest.get("documents") != documents:
-        changes = _changes(manifest["documents"], documents)
+        changes = _changes(manifest.get("documents", {}), documents)
         return IndexPlan(False, f"rebuilding {folder}: documents changed ({changes})")
     return IndexPlan(
         True,
@@ -199,12 +208,16 @@ def plan_index(folder: Path, app: str, settings: dict, documents: dict[str, str]
     )
 
 
-def clear_index(folder: Path) -> None:
-    """Empty ``folder`` before a rebuild, manifest first, so a half-written index is never trusted."""
+def clear_index(folder: Path, app: str) -> None:
+    """Before a (re)build: delete this app's manifest, then the files it lists, and nothing else.
+
+    The manifest goes first, so a half-written index is never trusted. :func:`plan_index` has made sure
+    the folder holds nothing else.
+    """
+    manifest = _read_manifest(folder, app) if folder.exists() else None
     (folder / MANIFEST).unlink(missing_ok=True)
-    if folder.exists():
-        for path in folder.iterdir():
-            shutil.rmtree(path) if path.is_dir() else path.unlink()
+    for name in (manifest or {}).get("index_files", {}):
+        (folder / name).unlink(missing_ok=True)
     folder.mkdir(parents=True, exist_ok=True)
 
 

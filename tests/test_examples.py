@@ -149,7 +149,7 @@ def test_refuses_to_load_an_index_it_did_not_write(app, tmp_path):
     (index / "index.faiss").write_bytes(b"not an index")
     result = run_app(app, index, "--retrieval-only", url=closed_port_url())
     assert result.returncode == 1
-    assert "not loading" in result.stderr and "--rebuild" in result.stderr
+    assert "not loading or overwriting" in result.stderr and "Choose another --index-dir" in result.stderr
     assert "Traceback" not in result.stderr
     assert not marker.exists()
 
@@ -161,7 +161,7 @@ def test_plan_index_reuses_only_a_matching_index_this_app_wrote(tmp_path):
     folder = tmp_path / "index"
     settings, documents = {"model": "m", "dimensions": 768}, {"a.md": "1", "b.md": "2"}
     assert rag_common.plan_index(folder, "app", settings, documents, rebuild=False).reason.startswith("building")
-    rag_common.clear_index(folder)
+    rag_common.clear_index(folder, "app")
     (folder / "index.faiss").write_bytes(b"vectors")
     rag_common.write_manifest(folder, "app", settings, documents, chunks=2)
 
@@ -175,10 +175,19 @@ def test_plan_index_reuses_only_a_matching_index_this_app_wrote(tmp_path):
     changed = plan(documents={"a.md": "9", "c.md": "3"}).reason
     assert changed.endswith("documents changed (added c.md; modified a.md; removed b.md)")
     with pytest.raises(rag_common.AppError, match="no manifest written by other"):
-        rag_common.plan_index(folder, "other", settings, documents, rebuild=False)
+        rag_common.plan_index(folder, "other", settings, documents, rebuild=True)
     (folder / "index.faiss").write_bytes(b"tampered")
     assert "changed after this app wrote them" in plan().reason
     assert not plan().reuse
+    (folder / "notes.txt").write_text("the user's own file")
+    with pytest.raises(rag_common.AppError, match=r"files this app did not write \(notes.txt\)"):
+        plan(rebuild=True)
+    (folder / "notes.txt").unlink()
+    rag_common.clear_index(folder, "app")  # deletes what the manifest lists, and the manifest
+    assert list(folder.iterdir()) == []
+    (folder / "keep.txt").write_text("not ours")
+    rag_common.clear_index(folder, "app")
+    assert [p.name for p in folder.iterdir()] == ["keep.txt"]
 
 
 def test_corpus_titles_and_fingerprint(tmp_path):
