@@ -17,7 +17,6 @@ from __future__ import annotations
 import sys
 
 from rag_common import (
-    IndexPlan,
     Passage,
     clear_index,
     corpus_files,
@@ -76,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     files = corpus_files(args.docs)
     documents = fingerprint(files, args.docs)
     settings = vector_settings(embeddings.embedder.config, chunk_size=CHUNK_SIZE, chunk_overlap=CHUNK_OVERLAP)
-    plan: IndexPlan = plan_index(args.index_dir, APP, settings, documents, rebuild=args.rebuild)
+    plan = plan_index(args.index_dir, APP, settings, documents, rebuild=args.rebuild)
     print(f"index: {plan.reason}")
     if plan.reuse:
         # index.pkl is a pickle: safe to load only because plan_index verified this app wrote it.
