@@ -88,6 +88,35 @@ def _module(folder: Path):
     return EmbeddingGemmaGraph().eval(), transformer.get_input_embeddings().weight.detach().numpy(), config
 
 
+def quantize_graph(float_path: Path, target: Path, intermediate: int, hidden: int) -> Path:
+    """Dynamic int8 weights for every projection except the MLP's down projections.
+
+    ONNX Runtime's dynamic quantization scales a MatMul's activations per tensor. The down projection's
+    input (GELU(gate) * up) has outliers that one scale cannot hold: with it quantized the mean cosine to
+    float32 was ~0.97 (0.93 on long texts), with it left in float32 ~0.995, for 60 MiB more weights.
+    Per-channel weight scales did not help (0.88-0.98), so weights use one scale per tensor.
+    """
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    graph = onnx.load(str(float_path), load_external_data=False).graph
+    shapes = {init.name: tuple(init.dims) for init in graph.initializer}
+    down = [
+        node.name
+        for node in graph.node
+        if node.op_type == "MatMul" and shapes.get(node.input[1]) == (intermediate, hidden)
+    ]
+    quantize_dynamic(
+        float_path,
+        target,
+        weight_type=QuantType.QInt8,
+        per_channel=False,
+        op_types_to_quantize=["MatMul"],
+        nodes_to_exclude=down,
+    )
+    return target
+
+
 def export_onnx(folder: Path, target: Path, quantization: str = "int8", *, artifact: Path | None = None) -> Path:
     """Write the ONNX graph to ``target`` (int8 weights when ``quantization="int8"``), and the token table
     beside ``artifact`` (the graph's final path, when ``target`` is a temporary file)."""
@@ -114,11 +143,7 @@ def export_onnx(folder: Path, target: Path, quantization: str = "int8", *, artif
     program.save(str(float_path), external_data=False)
     try:
         if quantization == "int8":
-            from onnxruntime.quantization import QuantType, quantize_dynamic
-
-            quantize_dynamic(
-                float_path, target, weight_type=QuantType.QInt8, per_channel=True, op_types_to_quantize=["MatMul"]
-            )
+            quantize_graph(float_path, target, int(config.intermediate_size), hidden)
         else:
             float_path.replace(target)
     finally:
