@@ -38,14 +38,41 @@ class TokenTable:
     ggml_type: int
     source_size: int
 
-    def open(self) -> np.ndarray:
-        """A read-only memory map of the table's bytes, one row per token."""
+    def open(self) -> TableReader:
+        return TableReader(self)
+
+
+class TableReader:
+    """Reads the rows of a token table from its file on demand.
+
+    Rows are read with ``pread`` rather than through a memory map: mapped pages would count in the
+    process' resident memory (up to a page per distinct token seen), read pages stay in the OS cache.
+    """
+
+    def __init__(self, table: TokenTable) -> None:
         import gguf
 
-        kind = gguf.GGMLQuantizationType(self.ggml_type)
-        block, type_size = gguf.GGML_QUANT_SIZES[kind]
-        row_bytes = self.width // block * type_size
-        return np.memmap(self.source, dtype=np.uint8, mode="r", offset=self.offset, shape=(self.rows, row_bytes))
+        block, type_size = gguf.GGML_QUANT_SIZES[gguf.GGMLQuantizationType(table.ggml_type)]
+        self.row_bytes = table.width // block * type_size
+        self.rows = table.rows
+        self._offset = table.offset
+        self._fd = os.open(table.source, os.O_RDONLY)
+
+    def __getitem__(self, ids: np.ndarray) -> np.ndarray:
+        """The raw bytes of rows ``ids`` (any order), shape ``(len(ids), row_bytes)``."""
+        out = np.empty((len(ids), self.row_bytes), dtype=np.uint8)
+        for i, token in enumerate(np.asarray(ids, dtype=np.int64)):
+            if not 0 <= token < self.rows:
+                raise IndexError(f"token id {int(token)} is outside the table of {self.rows} rows")
+            out[i] = np.frombuffer(
+                os.pread(self._fd, self.row_bytes, self._offset + int(token) * self.row_bytes), np.uint8
+            )
+        return out
+
+    def __del__(self) -> None:
+        if getattr(self, "_fd", None) is not None:
+            os.close(self._fd)
+            self._fd = None
 
 
 def runtime_path(source: Path) -> Path:
