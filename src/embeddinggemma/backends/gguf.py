@@ -71,8 +71,11 @@ class _Model:
         params = lib.llama_model_default_params()
         params.n_gpu_layers = 0
         params.vocab_only = vocab_only
-        if not vocab_only:
-            params.load_mode = 0  # read into memory once (no mmap: weights are not resident twice)
+        if not vocab_only:  # read into memory once (no mmap: weights are not resident twice)
+            if hasattr(params, "use_mmap"):  # llama-cpp-python before load_mode replaced it
+                params.use_mmap = False
+            else:
+                params.load_mode = 0
         _log_lines.clear()
         self.handle = lib.llama_model_load_from_file(str(path).encode(), params)
         if not self.handle:
