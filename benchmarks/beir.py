@@ -13,8 +13,13 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from langchain_embeddinggemma import EmbeddingGemmaEmbeddings
+    from llama_index_embeddinggemma import EmbeddingGemmaEmbedding
 
 Rankings = dict[str, list[str]]
 """Query id → retrieved document ids, best first."""
@@ -97,7 +102,9 @@ def _progress(items: Sequence[str], desc: str, enabled: bool) -> Sequence[str]:
     return tqdm(items, desc=desc, unit="query", disable=not enabled)
 
 
-def rank_with_langchain(embeddings, data: BeirData, k: int = 10, progress: bool = False) -> Rankings:
+def rank_with_langchain(
+    embeddings: EmbeddingGemmaEmbeddings, data: BeirData, k: int = 10, progress: bool = False
+) -> Rankings:
     """Index into ``langchain_community``'s FAISS store (inner product) and search with each query."""
     from langchain_community.vectorstores import FAISS
     from langchain_community.vectorstores.utils import DistanceStrategy
@@ -120,7 +127,9 @@ def rank_with_langchain(embeddings, data: BeirData, k: int = 10, progress: bool 
     return rankings
 
 
-def rank_with_llama_index(embed_model, data: BeirData, k: int = 10, progress: bool = False) -> Rankings:
+def rank_with_llama_index(
+    embed_model: EmbeddingGemmaEmbedding, data: BeirData, k: int = 10, progress: bool = False
+) -> Rankings:
     """Embed nodes (titles in the prompt) through an ingestion pipeline, index them in a
     ``FaissVectorStore`` (inner product) and retrieve with each query."""
     import faiss

@@ -28,8 +28,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from langchain_embeddinggemma import EmbeddingGemmaEmbeddings
+    from llama_index_embeddinggemma import EmbeddingGemmaEmbedding
 
 REPO = Path(__file__).resolve().parent.parent
 if __package__ in (None, ""):  # run as a script: make the `benchmarks` package importable
@@ -85,7 +90,9 @@ class Runtime:
         return settings
 
 
-def make_adapter(adapter: str, model: str, *, task: str, dimensions: int, runtime: Runtime):
+def make_adapter(
+    adapter: str, model: str, *, task: str, dimensions: int, runtime: Runtime
+) -> EmbeddingGemmaEmbeddings | EmbeddingGemmaEmbedding:
     """A LangChain ``EmbeddingGemmaEmbeddings`` or LlamaIndex ``EmbeddingGemmaEmbedding``, configured."""
     if adapter == "langchain":
         from langchain_embeddinggemma import EmbeddingGemmaEmbeddings
