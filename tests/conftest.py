@@ -56,8 +56,11 @@ def _tokenizer(folder: Path):
     return fast
 
 
-def build_tiny_model(folder: Path) -> Path:
-    """EmbeddingGemma's exact module stack, scaled down, with random weights and its prompts."""
+def build_tiny_model(folder: Path, hidden_size: int = 32) -> Path:
+    """EmbeddingGemma's exact module stack, scaled down, with random weights and its prompts.
+
+    ``hidden_size=768`` gives the shape llama.cpp's gemma-embedding graph needs (Dense back to hidden).
+    """
     import torch
     from sentence_transformers import SentenceTransformer, models
     from transformers import Gemma3TextConfig, Gemma3TextModel
@@ -66,12 +69,12 @@ def build_tiny_model(folder: Path) -> Path:
     tokenizer = _tokenizer(folder)
     config = Gemma3TextConfig(
         vocab_size=len(tokenizer),
-        hidden_size=32,
+        hidden_size=hidden_size,
         intermediate_size=64,
         num_hidden_layers=2,
         num_attention_heads=2,
         num_key_value_heads=1,
-        head_dim=16,
+        head_dim=16,  # query_pre_attn_scalar stays 256: exercises the GGUF converter's query-scale fold
         max_position_embeddings=2048,
         sliding_window=16,
         layer_types=["sliding_attention", "full_attention"],
@@ -82,8 +85,8 @@ def build_tiny_model(folder: Path) -> Path:
     )
     Gemma3TextModel(config).save_pretrained(folder, safe_serialization=True)
     transformer = models.Transformer(str(folder), max_seq_length=2048)
-    pooling = models.Pooling(32, pooling_mode="mean", include_prompt=True)
-    up = models.Dense(32, 128, bias=False, activation_function=torch.nn.Identity())
+    pooling = models.Pooling(hidden_size, pooling_mode="mean", include_prompt=True)
+    up = models.Dense(hidden_size, 128, bias=False, activation_function=torch.nn.Identity())
     down = models.Dense(128, 768, bias=False, activation_function=torch.nn.Identity())
     model = SentenceTransformer(
         modules=[transformer, pooling, up, down, models.Normalize()], prompts=PROMPTS, device="cpu"

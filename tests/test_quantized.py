@@ -8,6 +8,7 @@ artifacts (GGUF f32, ONNX f32) must reproduce sentence-transformers, the quantiz
 
 from __future__ import annotations
 
+import atexit
 import functools
 import os
 import shutil
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import PROMPTS, _tokenizer
+from conftest import build_tiny_model
 
 TEXTS = [
     "which planet is known as the red planet",
@@ -33,42 +34,9 @@ TEXTS = [
 @functools.cache
 def tiny_768() -> str:
     """A random-weight EmbeddingGemma stack at hidden size 768 (about 1M parameters)."""
-    import torch
-    from sentence_transformers import SentenceTransformer, models
-    from transformers import Gemma3TextConfig, Gemma3TextModel
-
     folder = Path(tempfile.mkdtemp(prefix="tiny-embeddinggemma-768-"))
-    import atexit
-
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
-    torch.manual_seed(0)
-    tokenizer = _tokenizer(folder)
-    config = Gemma3TextConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=768,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        head_dim=16,  # query_pre_attn_scalar stays 256: exercises the query-scale fold in the converter
-        max_position_embeddings=2048,
-        sliding_window=16,
-        layer_types=["sliding_attention", "full_attention"],
-        use_bidirectional_attention=True,
-        pad_token_id=0,
-        eos_token_id=1,
-        bos_token_id=2,
-    )
-    Gemma3TextModel(config).save_pretrained(folder, safe_serialization=True)
-    transformer = models.Transformer(str(folder), max_seq_length=2048)
-    pooling = models.Pooling(768, pooling_mode="mean", include_prompt=True)
-    up = models.Dense(768, 128, bias=False, activation_function=torch.nn.Identity())
-    down = models.Dense(128, 768, bias=False, activation_function=torch.nn.Identity())
-    model = SentenceTransformer(
-        modules=[transformer, pooling, up, down, models.Normalize()], prompts=PROMPTS, device="cpu"
-    )
-    model.save(str(folder))
-    return str(folder)
+    return str(build_tiny_model(folder, hidden_size=768))
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from .cache import atomic_target, cache_dir_for, resolve_model_dir, source_fingerprint, write_manifest
@@ -68,28 +69,16 @@ def build_gguf(
 
     folder = resolve_model_dir(str(model_dir))
     target = artifact_path(folder, "gguf", quantization, cache_dir)
-    with _build_lock:
-        if target.is_file() and not force:
-            return target
-        started = time.perf_counter()
-        temporary = atomic_target(target)
-        try:
-            write_gguf(folder, temporary, quantization)
-            os.replace(temporary, target)
-        finally:
-            temporary.unlink(missing_ok=True)
-        write_manifest(
-            target,
-            {
-                "source": str(folder.resolve()),
-                "source_fingerprint": source_fingerprint(folder),
-                "format": "gguf",
-                "quantization": quantization,
-                "converter": "embeddinggemma.quantize.gguf_convert",
-                "seconds": round(time.perf_counter() - started, 1),
-            },
-        )
-    return target
+    return _build(
+        folder,
+        target,
+        "gguf",
+        quantization,
+        write_gguf,
+        ready=target.is_file,
+        force=force,
+        converter=write_gguf.__module__,
+    )
 
 
 def build_onnx(
@@ -111,13 +100,38 @@ def build_onnx(
 
     folder = resolve_model_dir(str(model_dir))
     target = artifact_path(folder, "onnx", quantization, cache_dir)
+
+    def ready() -> bool:
+        return target.is_file() and all(p.is_file() for p in table_paths(target))
+
+    def write(source: Path, temporary: Path, kind: str) -> None:
+        export_onnx(source, temporary, kind, artifact=target)
+
+    return _build(
+        folder, target, "onnx", quantization, write, ready=ready, force=force, converter=export_onnx.__module__
+    )
+
+
+def _build(
+    folder: Path,
+    target: Path,
+    kind: str,
+    quantization: str,
+    write: Callable[[Path, Path, str], object],
+    *,
+    ready: Callable[[], bool],
+    force: bool,
+    converter: str,
+) -> Path:
+    """Write ``target`` atomically with ``write(folder, temporary, quantization)`` unless it is ready,
+    then record how it was made in its manifest."""
     with _build_lock:
-        if target.is_file() and all(p.is_file() for p in table_paths(target)) and not force:
+        if ready() and not force:
             return target
         started = time.perf_counter()
         temporary = atomic_target(target)
         try:
-            export_onnx(folder, temporary, quantization, artifact=target)
+            write(folder, temporary, quantization)
             os.replace(temporary, target)
         finally:
             temporary.unlink(missing_ok=True)
@@ -126,9 +140,9 @@ def build_onnx(
             {
                 "source": str(folder.resolve()),
                 "source_fingerprint": source_fingerprint(folder),
-                "format": "onnx",
+                "format": kind,
                 "quantization": quantization,
-                "converter": "embeddinggemma.quantize.onnx_export",
+                "converter": converter,
                 "seconds": round(time.perf_counter() - started, 1),
             },
         )
