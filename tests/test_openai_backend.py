@@ -157,7 +157,8 @@ def _closed_port() -> int:
 
 def test_server_down_names_the_url_and_how_to_start_it():
     url = f"http://127.0.0.1:{_closed_port()}/v1"
-    with pytest.raises(ServerUnavailableError, match=rf"could not connect to {url}\. Start the server"):
+    expected = rf"could not connect to the embeddings server at {url}\. Start the server"
+    with pytest.raises(ServerUnavailableError, match=expected):
         Embedder(backend="openai", base_url=url).embed(["a"])
 
 

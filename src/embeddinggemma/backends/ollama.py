@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..config import DEFAULT_MODEL
-from ..errors import ModelLoadError, ServerError, ServerUnavailableError
+from ..errors import ModelLoadError, ServerError
 from .base import ContextOverflow
 from .remote import (
     Retryable,
@@ -17,6 +17,7 @@ from .remote import (
     aencode_splitting,
     encode_in_batches,
     encode_splitting,
+    transport_failure,
     vectors_from_rows,
 )
 
@@ -113,8 +114,6 @@ class OllamaBackend:
 
     def _translate(self, exc: Exception, span: range) -> Exception:
         """Map the client's exceptions onto the package's errors; wrap the retryable ones."""
-        import httpx
-
         where = f"Ollama at {self.url}"
         if isinstance(exc, self._ollama.ResponseError):
             status, detail = exc.status_code, exc.error
@@ -127,16 +126,6 @@ class OllamaBackend:
                 return ContextOverflow(list(span), f"{where}: {detail}")
             error = ServerError(f"{where} answered {status}: {detail}")
             return Retryable(error) if status == 429 or status >= 500 else error
-        if isinstance(exc, ConnectionError | httpx.ConnectError):
-            return ServerUnavailableError(
-                f"could not connect to {where}. Start it with `ollama serve` (or the Ollama app), "
-                "or set base_url= to where it listens."
-            )
-        if isinstance(exc, httpx.TimeoutException):
-            return ServerError(
-                f"{where} did not answer within timeout={self._timeout}s; the model may still be loading "
-                "or the batch is large. Raise timeout= or lower batch_size=."
-            )
-        if isinstance(exc, httpx.TransportError):  # reset or dropped mid-request
-            return Retryable(ServerError(f"the connection to {where} failed: {exc!r}"))
-        return exc
+        return transport_failure(
+            exc, where=where, start_hint="Start it with `ollama serve` (or the Ollama app)", timeout=self._timeout
+        )

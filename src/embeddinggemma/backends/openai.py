@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..config import DEFAULT_MODEL
-from ..errors import ModelLoadError, ServerError, ServerUnavailableError
+from ..errors import ModelLoadError, ServerError
 from .base import ContextOverflow
 from .remote import (
     Retryable,
@@ -17,6 +17,7 @@ from .remote import (
     aencode_splitting,
     encode_in_batches,
     encode_splitting,
+    transport_failure,
     vectors_from_rows,
 )
 
@@ -147,20 +148,13 @@ class OpenAICompatibleBackend:
         return Retryable(error) if status == 429 or status >= 500 else error
 
     def _translate_transport(self, exc: Exception) -> Exception:
-        httpx = self._httpx
-        if isinstance(exc, httpx.ConnectError):
-            return ServerUnavailableError(
-                f"could not connect to {self.url}. Start the server (e.g. `llama-server -m model.gguf --embeddings`, "
-                "or `docker model run ai/embeddinggemma`), or set base_url= to where it listens."
-            )
-        if isinstance(exc, httpx.TimeoutException):
-            return ServerError(
-                f"the embeddings server at {self.url} did not answer within timeout={self._timeout}s; "
-                "raise timeout= or lower batch_size=."
-            )
-        if isinstance(exc, httpx.TransportError):
-            return Retryable(ServerError(f"the connection to {self.url} failed: {exc!r}"))
-        return exc
+        return transport_failure(
+            exc,
+            where=f"the embeddings server at {self.url}",
+            start_hint="Start the server (e.g. `llama-server -m model.gguf --embeddings`, "
+            "or `docker model run ai/embeddinggemma`)",
+            timeout=self._timeout,
+        )
 
 
 def _error_detail(response: httpx.Response) -> str:

@@ -12,7 +12,7 @@ from typing import TypeVar
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..errors import ServerError
+from ..errors import ServerError, ServerUnavailableError
 from .base import ContextOverflow
 
 T = TypeVar("T")
@@ -54,6 +54,22 @@ class RetryPolicy:
                     raise failure.error from failure.__cause__
                 await asyncio.sleep(self.base_delay * 2**attempt)
         raise AssertionError("unreachable")
+
+
+def transport_failure(exc: Exception, *, where: str, start_hint: str, timeout: float) -> Exception:
+    """The package's error for a failure below HTTP (httpx or the builtin ConnectionError); others pass."""
+    import httpx
+
+    if isinstance(exc, ConnectionError | httpx.ConnectError):
+        return ServerUnavailableError(f"could not connect to {where}. {start_hint}, or set base_url= to its address.")
+    if isinstance(exc, httpx.TimeoutException):
+        return ServerError(
+            f"{where} did not answer within timeout={timeout}s (a model may still be loading, or the batch is "
+            "large). Raise timeout= or lower batch_size=."
+        )
+    if isinstance(exc, httpx.TransportError):  # reset or dropped mid-request: worth another try
+        return Retryable(ServerError(f"the connection to {where} failed: {exc!r}"))
+    return exc
 
 
 def batches(count: int, size: int) -> Iterator[range]:
