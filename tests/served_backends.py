@@ -3,8 +3,12 @@ server. Adapter tests are parametrised over these, so every backend passes the s
 
 from __future__ import annotations
 
+import asyncio
 import atexit
+import contextlib
 import functools
+import socket
+from collections.abc import AsyncIterator
 
 from conftest import tiny_model_path
 from ollama_server import OllamaServer
@@ -47,3 +51,32 @@ def settings_for(backend: str) -> dict[str, object]:
     if backend == "openai":
         return {"backend": "openai", "base_url": openai_server().url}
     return {"model": tiny_model_path()}
+
+
+def unused_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Heartbeat:
+    """Counts event-loop turns while awaited work runs: a blocked loop leaves ``ticks`` near zero."""
+
+    ticks = 0
+
+
+@contextlib.asynccontextmanager
+async def heartbeat(interval: float = 0.005) -> AsyncIterator[Heartbeat]:
+    beat = Heartbeat()
+
+    async def tick() -> None:
+        while True:
+            await asyncio.sleep(interval)
+            beat.ticks += 1
+
+    task = asyncio.create_task(tick())
+    try:
+        yield beat
+    finally:
+        task.cancel()

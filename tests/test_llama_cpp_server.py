@@ -4,7 +4,6 @@ converted from the real model: the same vectors as the local backend, through bo
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ import httpx
 import numpy as np
 import pytest
 from conftest import REAL_MODEL, requires_real_model
+from served_backends import unused_port
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "examples"))
 from quickstart import DOCUMENTS, QUERY  # noqa: E402
@@ -32,18 +32,12 @@ PASSAGES = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def llama_server_url(tmp_path_factory):
     from embeddinggemma.quantize import build_gguf
 
     gguf = build_gguf(REAL_MODEL, "f32")  # the same weights as the local backend, unquantized
-    port = _free_port()
+    port = unused_port()
     log = tmp_path_factory.mktemp("llama-server") / "server.log"
     command = [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--embedding", "true"]
     command += ["--host", "127.0.0.1", "--port", str(port), "--n_threads", str(os.cpu_count() or 2)]

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-import socket
 import warnings
 
 import numpy as np
 import pytest
 from ollama_server import OllamaServer
-from served_backends import _raw_tiny, _tiny_token_counts
+from served_backends import _raw_tiny, _tiny_token_counts, heartbeat, unused_port
 
 from embeddinggemma import (
     Embedder,
@@ -119,14 +117,8 @@ def test_server_errors_are_retried_input_errors_are_not(server):
     assert len(embed_bodies(server)) == 1
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_server_down_says_ollama_serve():
-    url = f"http://127.0.0.1:{_closed_port()}"
+    url = f"http://127.0.0.1:{unused_port()}"
     expected = rf"could not connect to Ollama at {url}\. Start it with `ollama serve`"
     with pytest.raises(ServerUnavailableError, match=expected):
         Embedder(backend="ollama", base_url=url).embed(["a"])
@@ -134,7 +126,7 @@ def test_server_down_says_ollama_serve():
 
 async def test_server_down_async():
     with pytest.raises(ServerUnavailableError, match="ollama serve"):
-        await Embedder(backend="ollama", base_url=f"http://127.0.0.1:{_closed_port()}").aembed(["a"])
+        await Embedder(backend="ollama", base_url=f"http://127.0.0.1:{unused_port()}").aembed(["a"])
 
 
 def test_slow_server_times_out(server):
@@ -145,20 +137,11 @@ def test_slow_server_times_out(server):
 
 async def test_async_is_native_and_ordered(server, tiny_model):
     server.delay = 0.1
-    ticks = 0
-
-    async def ticker():
-        nonlocal ticks
-        while True:
-            await asyncio.sleep(0.005)
-            ticks += 1
-
-    beat = asyncio.create_task(ticker())
-    got = await remote(server, batch_size=4, max_concurrency=5).aembed(TEXTS)
-    beat.cancel()
+    async with heartbeat() as beat:
+        got = await remote(server, batch_size=4, max_concurrency=5).aembed(TEXTS)
     np.testing.assert_allclose(got, local(tiny_model).embed(TEXTS), atol=1e-5)
     assert len(embed_bodies(server)) == 5
-    assert ticks > 10
+    assert beat.ticks > 10
 
 
 async def test_async_overlong_input_warns_then_cuts(server, tiny_model):

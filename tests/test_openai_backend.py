@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-import socket
 import warnings
 
 import numpy as np
 import pytest
 from openai_server import OpenAIEmbeddingsServer
+from served_backends import heartbeat, unused_port
 
 from embeddinggemma import (
     Embedder,
@@ -149,21 +148,15 @@ def test_bad_answers_are_errors_never_misaligned_vectors(server, kind, value, er
         remote(server).embed(["a", "b", "c"])
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_server_down_names_the_url_and_how_to_start_it():
-    url = f"http://127.0.0.1:{_closed_port()}/v1"
+    url = f"http://127.0.0.1:{unused_port()}/v1"
     expected = rf"could not connect to the embeddings server at {url}\. Start the server"
     with pytest.raises(ServerUnavailableError, match=expected):
         Embedder(backend="openai", base_url=url).embed(["a"])
 
 
 async def test_server_down_async():
-    url = f"http://127.0.0.1:{_closed_port()}/v1"
+    url = f"http://127.0.0.1:{unused_port()}/v1"
     with pytest.raises(ServerUnavailableError, match="could not connect"):
         await Embedder(backend="openai", base_url=url).aembed(["a"])
 
@@ -195,21 +188,12 @@ def test_api_key_is_sent_and_never_shown(raw_encode):
 async def test_async_is_native_bounded_and_ordered(server, tiny_model):
     server.delay = 0.2
     embedder = remote(server, batch_size=4, max_concurrency=3)
-    ticks = 0
-
-    async def ticker():
-        nonlocal ticks
-        while True:
-            await asyncio.sleep(0.005)
-            ticks += 1
-
-    beat = asyncio.create_task(ticker())
-    got = await embedder.aembed(TEXTS[:40])
-    beat.cancel()
+    async with heartbeat() as beat:
+        got = await embedder.aembed(TEXTS[:40])
     np.testing.assert_allclose(got, local(tiny_model).embed(TEXTS[:40]), atol=1e-5)
     assert len(server.requests) == 10
     assert server.peak_in_flight == 3
-    assert ticks > 10  # the event loop kept running while requests were in flight
+    assert beat.ticks > 10  # the event loop kept running while requests were in flight
 
 
 def test_presets_resolve_to_documented_urls():
