@@ -47,6 +47,8 @@ from benchmarks.beir import (  # noqa: E402
     rank_with_llama_index,
     rank_with_sentence_transformers,
 )
+from benchmarks.settings_cli import add_settings, settings_from  # noqa: E402
+from embeddinggemma import EmbeddingSettings  # noqa: E402
 
 DEFAULT_EVAL_DIR = REPO.parent / "shared" / "eval"
 TINY_BEIR = REPO / "benchmarks" / "data" / "tiny_beir"
@@ -65,55 +67,32 @@ REFERENCE = "sentence_transformers"
 EmbedFn = Callable[[list[str]], list[list[float]]]
 
 
-@dataclass(frozen=True)
-class Runtime:
-    """How the adapters run the model: every setting except the task and the Matryoshka size."""
+RUNTIME_SETTINGS = ("dtype", "device", "backend", "quantization", "base_url", "max_seq_length", "batch_size")
+"""The settings that decide how the adapters run the model (everything but the task and the size)."""
 
-    dtype: str = "float32"
-    device: str = "auto"
-    backend: str = "local"
-    quantization: str | None = None
-    max_seq_length: int | None = None
-    """``None`` keeps the package default (2048, the model's context)."""
-    base_url: str | None = None
-    batch_size: int = 32
 
-    def settings(self) -> dict[str, object]:
-        """Keyword arguments shared by both adapters (the batch size is named differently in each)."""
-        settings: dict[str, object] = dict(
-            dtype=self.dtype, device=self.device, backend=self.backend, quantization=self.quantization
-        )
-        if self.max_seq_length is not None:
-            settings["max_seq_length"] = self.max_seq_length
-        if self.base_url is not None:
-            settings["base_url"] = self.base_url
-        return settings
+def runtime_settings(**settings: object) -> EmbeddingSettings:
+    """How the adapters run the model; float32 unless asked otherwise (the published scores are fp32)."""
+    return EmbeddingSettings(**{"dtype": "float32", **settings})
 
 
 def make_adapter(
-    adapter: str, model: str, *, task: str, dimensions: int, runtime: Runtime
+    adapter: str, model: str, *, task: str, dimensions: int, runtime: EmbeddingSettings
 ) -> EmbeddingGemmaEmbeddings | EmbeddingGemmaEmbedding:
     """A LangChain ``EmbeddingGemmaEmbeddings`` or LlamaIndex ``EmbeddingGemmaEmbedding``, configured."""
+    settings = {**runtime.model_dump(include=set(RUNTIME_SETTINGS)), "model": model, "task": task}
     if adapter == "langchain":
         from langchain_embeddinggemma import EmbeddingGemmaEmbeddings
 
-        return EmbeddingGemmaEmbeddings(
-            model=model, task=task, dimensions=dimensions, batch_size=runtime.batch_size, **runtime.settings()
-        )
+        return EmbeddingGemmaEmbeddings(**settings, dimensions=dimensions)
     if adapter == "llama_index":
         from llama_index_embeddinggemma import EmbeddingGemmaEmbedding
 
-        return EmbeddingGemmaEmbedding(
-            model_name=model,
-            task=task,
-            dimensions=dimensions,
-            embed_batch_size=runtime.batch_size,
-            **runtime.settings(),
-        )
+        return EmbeddingGemmaEmbedding(**settings, dimensions=dimensions)
     raise ValueError(f"adapter={adapter!r} is unknown; use one of {', '.join(ADAPTERS)}")
 
 
-def adapter_embed_fn(adapter: str, model: str, dimensions: int, runtime: Runtime) -> EmbedFn:
+def adapter_embed_fn(adapter: str, model: str, dimensions: int, runtime: EmbeddingSettings) -> EmbedFn:
     """The public document-embedding call of each framework adapter, with the STS task."""
     embedder = make_adapter(adapter, model, task="semantic_similarity", dimensions=dimensions, runtime=runtime)
     return embedder.embed_documents if adapter == "langchain" else embedder.get_text_embedding_batch
@@ -182,7 +161,7 @@ def pair_cosines(embed: EmbedFn, pairs: Pairs, chunk: int = 256, progress: bool 
 def matryoshka_cut(vectors: Mapping[str, np.ndarray], dimensions: int) -> dict[str, np.ndarray]:
     """The package's own Matryoshka step (cut + re-normalise + checks) applied to full-size vectors:
     what the adapters return when asked for ``dimensions`` (tests/test_real_model.py checks it)."""
-    from embeddinggemma.embedder import shape_vectors
+    from embeddinggemma import shape_vectors
 
     texts = list(vectors)
     cut = shape_vectors(np.stack([vectors[t] for t in texts]), dimensions, len(texts))
@@ -207,7 +186,7 @@ def evaluate(
     datasets: Sequence[str],
     adapters: Sequence[str],
     dimensions: Sequence[int],
-    runtime: Runtime | None = None,
+    runtime: EmbeddingSettings | None = None,
     progress: bool = True,
     derive_dimensions: bool = False,
 ) -> list[Score]:
@@ -218,7 +197,7 @@ def evaluate(
     """
     from scipy.stats import pearsonr, spearmanr
 
-    runtime = runtime or Runtime()
+    runtime = runtime or runtime_settings()
     published = published_scores(eval_dir)
     scores = []
     for name in datasets:
@@ -287,12 +266,12 @@ def evaluate_beir(
     model: str,
     adapters: Sequence[str],
     dimensions: Sequence[int],
-    runtime: Runtime | None = None,
+    runtime: EmbeddingSettings | None = None,
     reference: bool = True,
     progress: bool = True,
 ) -> list[RetrievalScore]:
     """nDCG@10 / Recall@10 through each adapter's vector store, and for sentence-transformers itself."""
-    runtime = runtime or Runtime()
+    runtime = runtime or runtime_settings()
     data = load_beir(folder)
     paths = list(adapters) + ([REFERENCE] if reference else [])
     scores = []
@@ -364,13 +343,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-reference", action="store_true", help="retrieval mode: skip sentence-transformers")
     parser.add_argument("--adapters", nargs="+", default=list(ADAPTERS), choices=ADAPTERS)
     parser.add_argument("--dimensions", nargs="+", type=int, default=[768], choices=[768, 512, 256, 128])
-    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "auto"])
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
-    parser.add_argument("--backend", default="local", choices=["local", "ollama", "openai"])
-    parser.add_argument("--quantization", choices=["q8_0", "q4_0", "int8"], help="a quantized local runtime")
-    parser.add_argument("--base-url", help="server address for --backend ollama/openai")
-    parser.add_argument("--max-seq-length", type=int, help="token budget per input (default: the package's 2048)")
-    parser.add_argument("--batch-size", type=int, default=32)
+    add_settings(parser, RUNTIME_SETTINGS, dtype="float32")
     parser.add_argument(
         "--derive-dimensions",
         action="store_true",
@@ -379,15 +352,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="write the scores, the settings and the machine to this file")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
-    runtime = Runtime(
-        dtype=args.dtype,
-        device=args.device,
-        backend=args.backend,
-        quantization=args.quantization,
-        max_seq_length=args.max_seq_length,
-        base_url=args.base_url,
-        batch_size=args.batch_size,
-    )
+    runtime = settings_from(parser, args, RUNTIME_SETTINGS)
     progress = not args.no_progress
     if args.beir:
         scores = evaluate_beir(
@@ -405,7 +370,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.derive_dimensions,
         )
     if args.json:
-        report = {**_machine(), "command": sys.argv if argv is None else list(argv), "runtime": asdict(runtime)}
+        report = {**_machine(), "command": sys.argv if argv is None else list(argv), "runtime": runtime.model_dump()}
         report["scores"] = [asdict(s) for s in scores]
         args.json.write_text(json.dumps(report, indent=1))
     return 0

@@ -192,7 +192,7 @@ def main() -> int:
         return 0
 
     from embeddinggemma.quantize import build_gguf, build_onnx
-    from embeddinggemma.quantize.gguf_split import prepare_runtime
+    from embeddinggemma.quantize._gguf_split import prepare_runtime
 
     for mode in args.modes:  # build outside the measured processes
         if mode in ("q8_0", "q4_0"):

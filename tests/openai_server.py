@@ -39,6 +39,7 @@ class OpenAIEmbeddingsServer:
         self.peak_in_flight = 0
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
+        self.request_times: list[float] = []
         self._faults: list[tuple[str, Any]] = []
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -49,7 +50,8 @@ class OpenAIEmbeddingsServer:
     def fail_next(self, kind: str, value: Any = None, times: int = 1) -> None:
         """Misbehave on the next ``times`` requests: ``status`` (value = code), ``reset`` (drop the
         connection), ``count`` (one vector too few), ``width`` (value = width), ``nan``, ``zero``,
-        ``shuffle`` (answer in reverse order with correct indices)."""
+        ``shuffle`` (answer in reverse order with correct indices), ``retry_after`` (429 with a
+        ``Retry-After`` header of ``value`` seconds)."""
         with self._lock:
             self._faults.extend([(kind, value)] * times)
 
@@ -100,6 +102,7 @@ class OpenAIEmbeddingsServer:
                 body = json.loads(self.rfile.read(length) or b"{}")
                 server.requests.append(body)
                 server.headers.append(dict(self.headers))
+                server.request_times.append(time.monotonic())
                 if server.delay:
                     time.sleep(server.delay)
                 if self.path != "/v1/embeddings":
@@ -110,6 +113,15 @@ class OpenAIEmbeddingsServer:
                 if fault and fault[0] == "reset":
                     self.close_connection = True
                     self.connection.close()
+                    return None
+                if fault and fault[0] == "retry_after":
+                    data = json.dumps({"error": {"code": 429, "message": "slow down", "type": "rate_limit"}}).encode()
+                    self.send_response(429)
+                    self.send_header("Retry-After", str(fault[1]))
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
                     return None
                 if fault and fault[0] == "status":
                     return self._error(fault[1], f"injected failure {fault[1]}", "server_error")

@@ -14,20 +14,26 @@ from conftest import tiny_model_path
 from ollama_server import OllamaServer
 from openai_server import OpenAIEmbeddingsServer
 
-from embeddinggemma import EmbeddingConfig, load_backend
-
 BACKENDS = ("local", "ollama", "openai")
+
+
+@functools.cache
+def _tiny_sentence_transformer():
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(tiny_model_path(), device="cpu")
 
 
 def _raw_tiny(texts: list[str], max_tokens: int = 2048):
     """What a server holding the same weights computes: no prompt added, no normalising."""
-    backend = load_backend(EmbeddingConfig(model=tiny_model_path(), device="cpu", dtype="float32"))
-    return backend.encode(texts, max_seq_length=max_tokens, batch_size=32, show_progress=False)
+    model = _tiny_sentence_transformer()
+    model.max_seq_length = max_tokens
+    return model.encode(texts, convert_to_numpy=True, normalize_embeddings=False)
 
 
 def _tiny_token_counts(texts: list[str]) -> list[int]:
-    backend = load_backend(EmbeddingConfig(model=tiny_model_path(), device="cpu", dtype="float32"))
-    return backend.count_tokens(texts)
+    tokenizer = _tiny_sentence_transformer().tokenizer
+    return [len(ids) for ids in tokenizer(texts, truncation=False)["input_ids"]]
 
 
 @functools.cache

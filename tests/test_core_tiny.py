@@ -8,15 +8,13 @@ import pytest
 
 from embeddinggemma import (
     Embedder,
-    EmbeddingConfig,
     ModelLoadError,
     OutputCheckError,
     TruncationError,
     TruncationWarning,
-    load_backend,
+    shape_vectors,
 )
-from embeddinggemma.backends.sentence_transformers import check_transformers_version
-from embeddinggemma.embedder import shape_vectors
+from embeddinggemma._runtimes.torch import check_transformers_version
 
 TEXTS = ["mars is red", "venus is hot", "saturn has rings"]
 
@@ -29,7 +27,9 @@ def test_vectors_unit_ordered_and_prompted(tiny_model):
     singles = np.array([emb.embed([t], side="document")[0] for t in TEXTS])
     np.testing.assert_allclose(vectors, singles, atol=1e-5)  # order and batch independence
     # The pipeline feeds the model exactly the prompted text.
-    model = load_backend(EmbeddingConfig(model=tiny_model, device="cpu", dtype="float32"))._model
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(tiny_model, device="cpu")
     expected = model.encode(["title: none | text: mars is red"], normalize_embeddings=True)[0]
     np.testing.assert_allclose(vectors[0], expected, atol=1e-5)
 
@@ -108,16 +108,19 @@ def test_huge_text_is_truncated_and_reported(tiny_model):
 def test_truncation_is_token_exact(tiny_model):
     emb = Embedder(model=tiny_model, max_seq_length=16, truncation="silent")
     prompted = emb.prompt(["mars venus jupiter saturn earth " * 10], "document")[0]
-    ids = emb.backend._tokenizer(prompted)["input_ids"]
-    cut_text = emb.backend._tokenizer.decode(ids[1:15])  # bos + 14 tokens + eos = 16
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    ids = tokenizer(prompted)["input_ids"]
+    cut_text = tokenizer.decode(ids[1:15])  # bos + 14 tokens + eos = 16
     raw = Embedder(model=tiny_model, task="raw", max_seq_length=2048)
-    assert emb.backend.count_tokens([cut_text])[0] == 16
+    assert emb.runtime.count_tokens([cut_text])[0] == 16
     np.testing.assert_allclose(emb.embed(["mars venus jupiter saturn earth " * 10]), raw.embed([cut_text]), atol=1e-5)
 
 
 def test_one_backend_per_model_shared_across_threads(tiny_model):
     a, b = Embedder(model=tiny_model), Embedder(model=tiny_model, dimensions=128, max_seq_length=8, truncation="silent")
-    assert a.backend is b.backend
+    assert a.runtime._model is b.runtime._model  # one copy of the weights, each with its own options
     results, errors = {}, []
 
     def work(i):
@@ -170,3 +173,50 @@ def test_old_transformers_refused():
         check_transformers_version("4.55.2")
     check_transformers_version("4.56.0")
     check_transformers_version("5.1.0")
+
+
+def test_one_copy_of_the_weights_however_the_folder_is_written(tiny_model, monkeypatch):
+    from pathlib import Path
+
+    folder = Path(tiny_model)
+    monkeypatch.chdir(folder.parent)
+    spellings = [str(folder), str(folder) + "/", f"./{folder.name}", f"../{folder.parent.name}/{folder.name}"]
+    loaded = {id(Embedder(model=spelling).runtime._model) for spelling in spellings}
+    assert len(loaded) == 1
+
+
+def test_a_model_path_that_does_not_exist_says_so(tmp_path):
+    missing = tmp_path / "no-such-model"
+    for spelling in (str(missing), f"{missing}/", "./no-such-model", str(missing) + ".gguf"):
+        with pytest.raises(ModelLoadError, match="does not exist") as refused:
+            Embedder(model=spelling).embed(["x"])
+        assert "gated" not in str(refused.value)
+
+
+def test_settings_are_resolved_once_and_the_runtime_kept(tiny_model, monkeypatch):
+    emb = Embedder(model=tiny_model, device="cpu")
+    emb.embed(["a"])
+    runtime = emb.runtime
+    import embeddinggemma._runtimes as runtimes
+
+    monkeypatch.setattr(runtimes, "resolve", lambda settings: pytest.fail("resolved again"))
+    emb.embed(["b"])
+    assert emb.runtime is runtime
+
+
+@pytest.mark.parametrize("bad", ["\ud800", "ok \udfff tail"])
+def test_text_that_is_not_valid_unicode_is_named(tiny_model, bad):
+    with pytest.raises(ValueError, match=r"texts\[1\] is not valid Unicode.*lone surrogate"):
+        Embedder(model=tiny_model).embed(["fine", bad])
+    with pytest.raises(ValueError, match=r"titles\[0\] is not valid Unicode"):
+        Embedder(model=tiny_model).embed(["fine"], titles=[bad])
+
+
+def test_an_embedder_pickles_without_its_runtime(tiny_model):
+    import pickle
+
+    emb = Embedder(model=tiny_model, dimensions=128)
+    first = emb.embed(["mars"])
+    again = pickle.loads(pickle.dumps(emb))
+    assert again.settings.dimensions == 128
+    np.testing.assert_allclose(again.embed(["mars"]), first, atol=1e-6)

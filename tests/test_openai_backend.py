@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import warnings
 
 import numpy as np
@@ -11,24 +12,25 @@ from served_backends import heartbeat, unused_port
 
 from embeddinggemma import (
     Embedder,
-    EmbeddingConfig,
+    EmbeddingSettings,
     ModelLoadError,
     OutputCheckError,
     ServerError,
     ServerUnavailableError,
     TruncationError,
-    load_backend,
 )
-from embeddinggemma.backends.openai import SERVER_PRESETS, resolve_server
+from embeddinggemma._runtimes.openai import SERVER_PRESETS, resolve_server
 
 
 @pytest.fixture(scope="module")
 def raw_encode(tiny_model):
     """What a server running the same weights computes: the raw model, no prompts, no normalising."""
-    backend = load_backend(EmbeddingConfig(model=tiny_model, device="cpu", dtype="float32"))
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(tiny_model, device="cpu")
 
     def encode(texts: list[str]) -> np.ndarray:
-        return backend.encode(texts, max_seq_length=2048, batch_size=32, show_progress=False) * 3.0
+        return model.encode(texts, convert_to_numpy=True, normalize_embeddings=False) * 3.0
 
     return encode
 
@@ -177,11 +179,13 @@ def test_api_key_is_sent_and_never_shown(raw_encode):
     with OpenAIEmbeddingsServer(embed=raw_encode, api_key=secret) as server:
         with pytest.raises(ServerError, match="refused the credentials") as refused:
             Embedder(backend="openai", base_url=server.url).embed(["a"])
-        config = EmbeddingConfig(backend="openai", base_url=server.url, api_key=secret)
-        embedder = Embedder(config)
+        settings = EmbeddingSettings(backend="openai", base_url=server.url, api_key=secret)
+        embedder = Embedder(settings)
         assert len(embedder.embed(["a"])) == 1
         assert server.headers[-1]["Authorization"] == f"Bearer {secret}"
-        shown = " ".join([repr(config), str(config), repr(embedder.backend), str(refused.value)])
+        shown = " ".join(
+            [repr(settings), str(settings), settings.model_dump_json(), repr(embedder.runtime), str(refused.value)]
+        )
         assert secret not in shown
 
 
@@ -221,3 +225,43 @@ def test_adapters_keep_the_api_key_secret(raw_encode):
     assert server.headers[-1]["Authorization"] == f"Bearer {secret}"
     shown = " ".join([repr(lc), str(lc.model_dump()), repr(li), str(li.to_dict()), li.to_json()])
     assert secret not in shown
+
+
+async def test_the_concurrency_bound_holds_across_calls_on_one_object(server):
+    server.delay = 0.2
+    embedder = remote(server, max_concurrency=2)
+    await asyncio.gather(*(embedder.aembed_query(f"q{i}") for i in range(12)))
+    assert len(server.requests) == 12
+    assert server.peak_in_flight == 2
+
+
+def test_client_kwargs_reach_the_http_client(server):
+    remote(server, client_kwargs={"headers": {"X-Trace": "abc"}}).embed(["a"])
+    assert server.headers[-1]["X-Trace"] == "abc"
+
+
+async def test_async_progress_bar_counts_every_text(server, capsys):
+    await remote(server, batch_size=4, show_progress=True).aembed(TEXTS[:10])
+    assert "10/10" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("asynchronous", [False, True])
+async def test_retry_after_is_honoured(server, asynchronous):
+    server.fail_next("retry_after", 1)
+    embedder = remote(server, max_retries=1)
+    got = await embedder.aembed(["a"]) if asynchronous else embedder.embed(["a"])
+    assert len(got) == 1 and len(server.request_times) == 2
+    assert server.request_times[1] - server.request_times[0] >= 0.95  # waited as told, not the 0.25 s backoff
+
+
+def test_the_api_key_travels_in_a_pickle_as_documented(raw_encode):
+    """Workers (Ray, multiprocessing) need the key, so pickling keeps it; nothing else shows it."""
+    import pickle
+
+    from langchain_embeddinggemma import EmbeddingGemmaEmbeddings
+
+    secret = "sk-pickled-0123"
+    lc = EmbeddingGemmaEmbeddings(backend="openai", base_url="http://127.0.0.1:9/v1", api_key=secret)
+    again = pickle.loads(pickle.dumps(lc))
+    assert again.api_key.get_secret_value() == secret
+    assert secret not in repr(again) + again.model_dump_json() + str(again.model_dump())

@@ -2,7 +2,7 @@
 
 import pytest
 
-from embeddinggemma import DIMENSIONS, TASKS, EmbeddingConfig, apply_prompt, is_prompted
+from embeddinggemma import DIMENSIONS, TASKS, EmbeddingSettings, apply_prompt, is_prompted
 
 
 def test_task_table_matches_model_card():
@@ -35,39 +35,48 @@ def test_no_double_prefix():
 
 
 def test_raw_and_custom_prompts():
-    assert EmbeddingConfig(task="raw").prompts.query == ""
-    cfg = EmbeddingConfig(query_prompt="Q: ", document_prompt="D {title}: ")
+    assert EmbeddingSettings(task="raw").prompts.query == ""
+    cfg = EmbeddingSettings(query_prompt="Q: ", document_prompt="D {title}: ")
     assert cfg.prompts.query == "Q: " and cfg.prompts.document == "D {title}: "
 
 
-@pytest.mark.parametrize("bad", [300, 0, 1024, True, "768"])
+@pytest.mark.parametrize("bad", [300, 0, 1024, True, "768", 768.0, None])
 def test_bad_dimensions_list_valid_sizes(bad):
     with pytest.raises(ValueError, match="768, 512, 256, 128"):
-        EmbeddingConfig(dimensions=bad)
+        EmbeddingSettings(dimensions=bad)
 
 
 @pytest.mark.parametrize("dtype", ["float16", "fp16", "half"])
 def test_float16_refused_with_reason(dtype):
     with pytest.raises(ValueError, match="overflow float16.*NaN.*bfloat16"):
-        EmbeddingConfig(dtype=dtype)
+        EmbeddingSettings(dtype=dtype)
 
 
 @pytest.mark.parametrize(
     "field, value, words",
     [
-        ("task", "search", "valid tasks: retrieval"),
-        ("truncation", "drop", "warn, error, silent"),
-        ("max_seq_length", 4096, "1 to 2048"),
-        ("batch_size", 0, "positive integer"),
+        ("task", "search", "use one of 'retrieval', 'question_answering'"),
+        ("truncation", "drop", "use one of 'warn', 'error', 'silent'"),
+        ("max_seq_length", 4096, "integer from 1 to 2048"),
+        ("max_seq_length", True, "integer from 1 to 2048"),
+        ("batch_size", 0, "integer >= 1"),
+        ("batch_size", 2.0, "integer >= 1"),
         ("device", "tpu", "auto, cpu, cuda, mps"),
+        ("device", None, "auto, cpu, cuda, mps"),
         ("model", "", "local model folder"),
+        ("model", None, "local model folder"),
+        ("timeout", 0, "positive number of seconds"),
+        ("max_retries", -1, "integer >= 0"),
+        ("max_concurrency", 0, "integer >= 1"),
+        ("backend", "vllm", "use one of 'local', 'ollama', 'openai'"),
+        ("quantization", "q2_k", "use one of 'q8_0', 'q4_0', 'int8'"),
     ],
 )
 def test_bad_settings_name_the_fix(field, value, words):
     with pytest.raises(ValueError, match=words):
-        EmbeddingConfig(**{field: value})
+        EmbeddingSettings(**{field: value})
 
 
 def test_all_dimensions_accepted():
     for d in DIMENSIONS:
-        assert EmbeddingConfig(dimensions=d).dimensions == d
+        assert EmbeddingSettings(dimensions=d).dimensions == d

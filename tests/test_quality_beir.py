@@ -2,13 +2,10 @@
 
 import json
 import math
-import sys
 from pathlib import Path
 
 import pytest
-from conftest import requires_real_model
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.beir import (  # noqa: E402
     load_beir,
     mean_metrics,
@@ -18,7 +15,7 @@ from benchmarks.beir import (  # noqa: E402
     rank_with_sentence_transformers,
     recall_at_k,
 )
-from benchmarks.quality import TINY_BEIR, Runtime, evaluate_beir, main, make_adapter  # noqa: E402
+from benchmarks.quality import TINY_BEIR, evaluate_beir, main, make_adapter, runtime_settings  # noqa: E402
 
 # --- metrics, computed by hand -------------------------------------------------------------------------
 
@@ -113,7 +110,7 @@ def test_adapters_rank_exactly_like_sentence_transformers(tiny_model):
     """Both frameworks' FAISS stores, fed by the adapters (titles in the prompt), give the reference's
     top 10 for every query: prompts, titles, ids and inner-product search all line up."""
     data = load_beir(TINY_BEIR)
-    runtime = Runtime(device="cpu")
+    runtime = runtime_settings(device="cpu")
     reference = rank_with_sentence_transformers(tiny_model, data, dimensions=256, device="cpu")
     lc = rank_with_langchain(
         make_adapter("langchain", tiny_model, task="retrieval", dimensions=256, runtime=runtime), data
@@ -133,7 +130,9 @@ def test_query_id_is_never_its_own_hit(tiny_model, tmp_path):
     with open(folder / "corpus.jsonl", "a") as handle:
         handle.write(json.dumps({"_id": "q1", "title": "", "text": "first"}) + "\n")
     data = load_beir(folder)
-    embeddings = make_adapter("langchain", tiny_model, task="retrieval", dimensions=128, runtime=Runtime(device="cpu"))
+    embeddings = make_adapter(
+        "langchain", tiny_model, task="retrieval", dimensions=128, runtime=runtime_settings(device="cpu")
+    )
     assert rank_with_langchain(embeddings, data)["q1"] in (["d1", "d2"], ["d2", "d1"])
 
 
@@ -157,10 +156,9 @@ def test_beir_command_line_writes_json(tiny_model, tmp_path):
 # --- the real model ------------------------------------------------------------------------------------
 
 
-@requires_real_model
 @pytest.mark.real_model
 def test_real_model_adapters_match_sentence_transformers_on_tiny_beir(real_model):
-    scores = evaluate_beir(TINY_BEIR, real_model, ["langchain", "llama_index"], [768], Runtime(device="cpu"))
+    scores = evaluate_beir(TINY_BEIR, real_model, ["langchain", "llama_index"], [768], runtime_settings(device="cpu"))
     by_path = {s.path: s for s in scores}
     reference = by_path["sentence_transformers"]
     for path in ("langchain", "llama_index"):

@@ -2,23 +2,21 @@
 (STSBenchmark through the LangChain adapter matches MTEB's published score)."""
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REAL_MODEL, requires_real_model
+from conftest import REAL_MODEL
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.quality import (  # noqa: E402
     DATASETS,
     DEFAULT_EVAL_DIR,
     Pairs,
-    Runtime,
     evaluate,
     main,
     make_adapter,
     pair_cosines,
+    runtime_settings,
 )
 
 
@@ -55,14 +53,14 @@ def test_each_distinct_sentence_is_embedded_once():
 
 
 def test_runtime_options_reach_both_adapters():
-    runtime = Runtime(backend="local", quantization="q8_0", max_seq_length=512, dtype="float32", batch_size=8)
+    runtime = runtime_settings(backend="local", quantization="q8_0", max_seq_length=512, dtype="float32", batch_size=8)
     for adapter in ("langchain", "llama_index"):
         config = make_adapter(adapter, "some/model", task="semantic_similarity", dimensions=256, runtime=runtime)
-        config = config.embedder.config  # built and validated, nothing loaded yet
+        # built and validated, nothing loaded yet
         assert (config.quantization, config.max_seq_length, config.batch_size) == ("q8_0", 512, 8)
         assert (config.task, config.dimensions, config.backend) == ("semantic_similarity", 256, "local")
-    server = Runtime(backend="openai", base_url="http://127.0.0.1:9/v1")
-    config = make_adapter("langchain", "m", task="retrieval", dimensions=768, runtime=server).embedder.config
+    server = runtime_settings(backend="openai", base_url="http://127.0.0.1:9/v1")
+    config = make_adapter("langchain", "m", task="retrieval", dimensions=768, runtime=server)
     assert (config.backend, config.base_url) == ("openai", "http://127.0.0.1:9/v1")
 
 
@@ -87,19 +85,24 @@ def test_sts_mode_through_both_adapters_on_tiny_model(tiny_model, tmp_path):
     assert report["runtime"]["dtype"] == "float32" and "torch" in report["versions"]
 
 
-@requires_real_model
 @pytest.mark.real_model
 @pytest.mark.skipif(not (DEFAULT_EVAL_DIR / "stsbenchmark").is_dir(), reason="../shared/eval is not present")
 def test_stsbenchmark_through_langchain_within_0005_of_published():
     (score,) = evaluate(
-        REAL_MODEL, DEFAULT_EVAL_DIR, ["stsbenchmark"], ["langchain"], [768], Runtime(device="cpu"), progress=False
+        REAL_MODEL,
+        DEFAULT_EVAL_DIR,
+        ["stsbenchmark"],
+        ["langchain"],
+        [768],
+        runtime_settings(device="cpu"),
+        progress=False,
     )
     assert abs(score.difference) <= 0.005, score
 
 
 def test_derived_dimensions_equal_asking_the_adapter(tiny_model, tmp_path):
     eval_dir = _eval_dir(tmp_path / "eval")
-    runtime = Runtime(device="cpu")
+    runtime = runtime_settings(device="cpu")
     args = (tiny_model, eval_dir, ["stsbenchmark"], ["langchain"], [768, 256, 128], runtime)
     direct = evaluate(*args, progress=False)
     derived = evaluate(*args, progress=False, derive_dimensions=True)

@@ -81,10 +81,10 @@ needs_onnx = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def gguf_f32(tiny):
-    from embeddinggemma.backends.gguf import GGUFBackend
+    from embeddinggemma._runtimes.gguf import GGUFModel
     from embeddinggemma.quantize import build_gguf
 
-    return GGUFBackend(str(build_gguf(tiny, "f32")))
+    return GGUFModel(str(build_gguf(tiny, "f32")))
 
 
 @needs_llama_cpp
@@ -107,9 +107,9 @@ def test_gguf_truncates_like_sentence_transformers(tiny, gguf_f32):
 @needs_llama_cpp
 @pytest.mark.parametrize("quantization", ["q8_0", "q4_0"])
 def test_gguf_quantized_close_to_float(tiny, quantization):
-    from embeddinggemma.backends.gguf import GGUFBackend
+    from embeddinggemma._runtimes.gguf import GGUFModel
 
-    backend = GGUFBackend(tiny, quantization=quantization)
+    backend = GGUFModel(tiny, quantization=quantization)
     assert backend.source.name.startswith(f"embeddinggemma-{quantization}-")
     floor = 0.999 if quantization == "q8_0" else 0.95  # random weights; the real-model tests hold real floors
     assert cosines(encode(backend, TEXTS), reference(tiny, TEXTS)).min() > floor
@@ -126,7 +126,7 @@ def test_gguf_vectors_do_not_depend_on_batch_or_order(tiny, gguf_f32):
 
 @needs_llama_cpp
 def test_gguf_full_context_input_uses_a_sized_context_then_gives_it_back(tiny, gguf_f32):
-    from embeddinggemma.backends import gguf
+    from embeddinggemma._runtimes import gguf
 
     long_text = "planet " * 3000
     [count] = gguf_f32.count_tokens([long_text])
@@ -162,7 +162,7 @@ def test_gguf_file_of_another_architecture_is_refused_by_name(tmp_path):
     import gguf
 
     from embeddinggemma import ModelLoadError
-    from embeddinggemma.backends.gguf import GGUFBackend
+    from embeddinggemma._runtimes.gguf import GGUFModel
 
     path = tmp_path / "other.gguf"
     writer = gguf.GGUFWriter(str(path), "llama")
@@ -172,9 +172,9 @@ def test_gguf_file_of_another_architecture_is_refused_by_name(tmp_path):
     writer.write_tensors_to_file()
     writer.close()
     with pytest.raises(ModelLoadError, match="architecture 'llama'"):
-        GGUFBackend(str(path))
+        GGUFModel(str(path))
     with pytest.raises(ModelLoadError, match="no such file"):
-        GGUFBackend(str(tmp_path / "missing.gguf"))
+        GGUFModel(str(tmp_path / "missing.gguf"))
 
 
 @needs_llama_cpp
@@ -182,7 +182,7 @@ def test_gguf_without_dense_layers_is_refused(tiny, tmp_path):
     import gguf
 
     from embeddinggemma import ModelLoadError
-    from embeddinggemma.backends.gguf import GGUFBackend
+    from embeddinggemma._runtimes.gguf import GGUFModel
     from embeddinggemma.quantize import build_gguf
 
     reader = gguf.GGUFReader(str(build_gguf(tiny, "f32")))
@@ -198,7 +198,7 @@ def test_gguf_without_dense_layers_is_refused(tiny, tmp_path):
     writer.write_tensors_to_file()
     writer.close()
     with pytest.raises(ModelLoadError, match="Dense projections"):
-        GGUFBackend(str(path))
+        GGUFModel(str(path))
 
 
 def _without(module: str, code: str) -> subprocess.CompletedProcess:
@@ -237,9 +237,9 @@ def test_quantized_runtimes_do_not_import_torch(tiny):
 # ----------------------------------------------------------------------------------------------- ONNX
 @pytest.fixture(scope="module")
 def onnx_int8(tiny):
-    from embeddinggemma.backends.onnx import OnnxBackend
+    from embeddinggemma._runtimes.onnx import OnnxModel
 
-    return OnnxBackend(tiny, quantization="int8")
+    return OnnxModel(tiny, quantization="int8")
 
 
 @needs_onnx

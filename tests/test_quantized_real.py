@@ -15,14 +15,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import requires_real_model
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "examples"))
+from conftest import MODEL_CARD_SIMILARITIES
 from quickstart import DOCUMENTS, QUERY  # noqa: E402  the model card's example
 
-pytestmark = [requires_real_model, pytest.mark.real_model]
+pytestmark = pytest.mark.real_model
 
-MODEL_CARD = [0.301, 0.636, 0.493, 0.489]
 # Mean cosine to fp32 on the model card's texts, well under what the benchmark measured per mode.
 FLOORS = {"q8_0": 0.999, "q4_0": 0.98, "int8": 0.9}
 TRICKY = [
@@ -59,7 +56,7 @@ def _adapter_vectors(model: str, quantization: str, which: str) -> tuple[np.ndar
 def test_q8_0_reproduces_the_model_card_through_both_adapters(real_model, adapter):
     pytest.importorskip("llama_cpp")
     query, documents = _adapter_vectors(real_model, "q8_0", adapter)
-    np.testing.assert_allclose(documents @ query[0], MODEL_CARD, atol=0.01)
+    np.testing.assert_allclose(documents @ query[0], MODEL_CARD_SIMILARITIES, atol=0.01)
 
 
 @pytest.mark.parametrize("quantization", ["q8_0", "q4_0", "int8"])
@@ -74,10 +71,10 @@ def test_each_mode_stays_close_to_fp32(real_model, quantization):
 def test_our_f32_gguf_reproduces_sentence_transformers(real_model):
     """Checks the converter itself: at f32 llama.cpp must give the torch vectors."""
     pytest.importorskip("llama_cpp")
-    from embeddinggemma.backends.gguf import GGUFBackend
+    from embeddinggemma._runtimes.gguf import GGUFModel
     from embeddinggemma.quantize import build_gguf
 
-    backend = GGUFBackend(str(build_gguf(real_model, "f32")))
+    backend = GGUFModel(str(build_gguf(real_model, "f32")))
     prompted = ["task: search result | query: " + QUERY] + ["title: none | text: " + d for d in DOCUMENTS]
     vectors = backend.encode(prompted, max_seq_length=2048, batch_size=8, show_progress=False)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
@@ -89,9 +86,9 @@ def test_gguf_vocabulary_tokenizes_like_the_hf_tokenizer(real_model):
     pytest.importorskip("llama_cpp")
     from transformers import AutoTokenizer
 
-    from embeddinggemma.backends.gguf import GGUFBackend
+    from embeddinggemma._runtimes.gguf import GGUFModel
 
-    backend = GGUFBackend(real_model, quantization="q8_0")
+    backend = GGUFModel(real_model, quantization="q8_0")
     expected = AutoTokenizer.from_pretrained(real_model)(TRICKY)["input_ids"]
     assert [list(backend._tokenize(t)) for t in TRICKY] == expected
 

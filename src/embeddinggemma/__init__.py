@@ -3,9 +3,7 @@
 Importing this package does not import torch; the model loads on first use.
 """
 
-from .config import DEFAULT_MODEL, DEFAULTS, DIMENSIONS, MAX_SEQ_LENGTH, EmbeddingConfig
-from .embedder import Embedder, TruncationReport, load_backend
-from .errors import (
+from ._errors import (
     EmbeddingGemmaError,
     ModelLoadError,
     OutputCheckError,
@@ -14,17 +12,22 @@ from .errors import (
     TruncationError,
     TruncationWarning,
 )
-from .prompts import TASKS, TaskPrompts, apply_prompt, is_prompted
+from ._pipeline import Embedder, TruncationReport, shape_vectors, validate_texts
+from ._prompts import TASKS, TaskPrompts, apply_prompt, is_prompted
+from ._runtimes.ollama import DEFAULT_OLLAMA_URL
+from ._settings import BACKENDS, DEFAULT_MODEL, DIMENSIONS, MAX_SEQ_LENGTH, QUANTIZATIONS, EmbeddingSettings
 
 __all__ = [
-    "DEFAULTS",
+    "BACKENDS",
     "DEFAULT_MODEL",
+    "DEFAULT_OLLAMA_URL",
     "DIMENSIONS",
     "MAX_SEQ_LENGTH",
+    "QUANTIZATIONS",
     "TASKS",
     "Embedder",
-    "EmbeddingConfig",
     "EmbeddingGemmaError",
+    "EmbeddingSettings",
     "ModelLoadError",
     "OutputCheckError",
     "ServerError",
@@ -35,5 +38,6 @@ __all__ = [
     "TruncationWarning",
     "apply_prompt",
     "is_prompted",
-    "load_backend",
+    "shape_vectors",
+    "validate_texts",
 ]

@@ -11,7 +11,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from .quantize import GGUF_TYPES, ONNX_TYPES
+from .quantize import ARTIFACTS
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -29,7 +29,7 @@ def _parser() -> argparse.ArgumentParser:
         "-q",
         nargs="+",
         default=["q8_0"],
-        choices=sorted(set(GGUF_TYPES) | {"int8", "onnx-f32"}),
+        choices=sorted(ARTIFACTS),
         help="q8_0 / q4_0 / f16 / f32: GGUF files; int8: ONNX Runtime; onnx-f32: unquantized ONNX (default q8_0)",
     )
     quantize.add_argument("--cache-dir", default=None, help="where to write (default: <model>/quantized)")
@@ -39,19 +39,10 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    from .quantize import build_gguf, build_onnx
+    from .quantize import build
 
-    for kind in args.quantization:
-        if kind in GGUF_TYPES:
-            path = build_gguf(args.model, kind, args.cache_dir, force=args.force)
-            # The llama.cpp runtime copy (see quantize.gguf_split) is made now too, not on first use.
-            from .quantize.gguf_split import prepare_runtime
-
-            prepare_runtime(path)
-        else:
-            onnx_kind = "f32" if kind == "onnx-f32" else kind
-            assert onnx_kind in ONNX_TYPES
-            path = build_onnx(args.model, onnx_kind, args.cache_dir, force=args.force)
+    for name in args.quantization:
+        path = build(args.model, name, args.cache_dir, force=args.force)
         print(path)
     return 0
 

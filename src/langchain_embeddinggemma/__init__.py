@@ -1,5 +1,5 @@
 """LangChain integration for EmbeddingGemma-300m."""
 
-from .embeddings import EmbeddingGemmaEmbeddings
+from ._embeddings import EmbeddingGemmaEmbeddings
 
 __all__ = ["EmbeddingGemmaEmbeddings"]

@@ -1,5 +1,5 @@
 """LlamaIndex integration for EmbeddingGemma-300m."""
 
-from .embedding import EmbeddingGemmaEmbedding
+from ._embedding import EmbeddingGemmaEmbedding
 
 __all__ = ["EmbeddingGemmaEmbedding"]

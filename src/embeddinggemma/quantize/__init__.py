@@ -12,18 +12,21 @@ gets a new artifact, and a manifest (``<artifact>.json``) records how it was mad
 from __future__ import annotations
 
 import os
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from .cache import atomic_target, cache_dir_for, resolve_model_dir, source_fingerprint, write_manifest
+from filelock import FileLock
 
-__all__ = ["GGUF_TYPES", "ONNX_TYPES", "artifact_path", "build_gguf", "build_onnx"]
+from ._cache import atomic_target, cache_dir_for, resolve_model_dir, source_fingerprint, write_manifest
+
+__all__ = ["ARTIFACTS", "GGUF_TYPES", "ONNX_TYPES", "artifact_path", "build", "build_gguf", "build_onnx"]
 
 GGUF_TYPES = ("f32", "f16", "q8_0", "q4_0")
 ONNX_TYPES = ("int8", "f32")
-_build_lock = threading.Lock()
+ARTIFACTS = {**{name: ("gguf", name) for name in GGUF_TYPES}, "int8": ("onnx", "int8"), "onnx-f32": ("onnx", "f32")}
+"""Every artifact the command line builds, by name: ``(format, quantization)``. The runtime's
+``quantization=`` names (q8_0, q4_0, int8) are among them."""
 
 
 def artifact_path(
@@ -65,7 +68,7 @@ def build_gguf(
         import gguf  # noqa: F401
     except ImportError as exc:
         raise _missing_extra("gguf", exc) from exc
-    from .gguf_convert import write_gguf
+    from ._gguf_convert import write_gguf
 
     folder = resolve_model_dir(str(model_dir))
     target = artifact_path(folder, "gguf", quantization, cache_dir)
@@ -96,7 +99,7 @@ def build_onnx(
         import onnxruntime  # noqa: F401
     except ImportError as exc:
         raise _missing_extra("onnx", exc) from exc
-    from .onnx_export import export_onnx, table_paths
+    from ._onnx_export import export_onnx, table_paths
 
     folder = resolve_model_dir(str(model_dir))
     target = artifact_path(folder, "onnx", quantization, cache_dir)
@@ -125,7 +128,8 @@ def _build(
 ) -> Path:
     """Write ``target`` atomically with ``write(folder, temporary, quantization)`` unless it is ready,
     then record how it was made in its manifest."""
-    with _build_lock:
+    # A file lock, not a thread lock: two processes must not both run a minutes-long conversion.
+    with FileLock(str(target) + ".lock"):
         if ready() and not force:
             return target
         started = time.perf_counter()
@@ -147,3 +151,17 @@ def _build(
             },
         )
     return target
+
+
+def build(
+    model: str | os.PathLike[str], name: str, cache_dir: str | os.PathLike[str] | None = None, *, force: bool = False
+) -> Path:
+    """Build the artifact :data:`ARTIFACTS` calls ``name`` (the command line's entry point)."""
+    kind, quantization = ARTIFACTS[name]
+    if kind == "onnx":
+        return build_onnx(model, quantization, cache_dir, force=force)
+    path = build_gguf(model, quantization, cache_dir, force=force)
+    from ._gguf_split import prepare_runtime
+
+    prepare_runtime(path)  # the llama.cpp runtime copy is made now too, not on first use
+    return path

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ModelLoadError
+from .._errors import ModelLoadError
 from .cpu import threads
 
 
@@ -33,7 +33,7 @@ def _import_onnxruntime():
     return onnxruntime
 
 
-class OnnxBackend:
+class OnnxModel:
     """EmbeddingGemma as an int8 ONNX Runtime session, safe to share between threads."""
 
     def __init__(self, model: str, *, quantization: str = "int8") -> None:
@@ -41,8 +41,8 @@ class OnnxBackend:
         from tokenizers import Tokenizer
 
         from ..quantize import build_onnx
-        from ..quantize.cache import resolve_model_dir
-        from ..quantize.onnx_export import table_paths
+        from ..quantize._cache import resolve_model_dir
+        from ..quantize._onnx_export import table_paths
 
         folder = resolve_model_dir(model)
         self.artifact = build_onnx(folder, quantization)
@@ -81,9 +81,7 @@ class OnnxBackend:
         rows = np.asarray(self._table[ids], dtype=np.float32) * self._scales[ids, None]
         return (rows * self._scale)[None]
 
-    def encode(
-        self, texts: Sequence[str], *, max_seq_length: int, batch_size: int, show_progress: bool, truncate: bool = True
-    ) -> np.ndarray:
+    def encode(self, texts: Sequence[str], *, max_seq_length: int, batch_size: int, show_progress: bool) -> np.ndarray:
         from tqdm import tqdm
 
         out = np.empty((len(texts), self.full_dimensions), dtype=np.float32)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ModelLoadError
+from .._errors import ModelLoadError
 
 ARCH = "gemma-embedding"
 # Output types a caller may ask for → (GGML type of 2-D weights, llama.cpp file type).

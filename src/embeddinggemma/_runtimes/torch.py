@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..errors import ModelLoadError
+from .._errors import ModelLoadError
 
 # Bidirectional attention for Gemma3 (`use_bidirectional_attention`) arrived in transformers 4.56.
 # Older releases silently fall back to causal attention, which costs a large share of recall.
@@ -45,7 +45,7 @@ def _check_local_folder(path: str) -> None:
         )
 
 
-class SentenceTransformersBackend:
+class TorchModel:
     """EmbeddingGemma loaded by sentence-transformers, safe to share between threads."""
 
     def __init__(self, model: str, *, device: str, dtype: str) -> None:
@@ -81,9 +81,7 @@ class SentenceTransformersBackend:
             encoded = self._tokenizer(list(texts), add_special_tokens=True, truncation=False, verbose=False)
         return [len(ids) for ids in encoded["input_ids"]]
 
-    def encode(
-        self, texts: Sequence[str], *, max_seq_length: int, batch_size: int, show_progress: bool, truncate: bool = True
-    ) -> np.ndarray:
+    def encode(self, texts: Sequence[str], *, max_seq_length: int, batch_size: int, show_progress: bool) -> np.ndarray:
         with self._lock:
             self._model.max_seq_length = max_seq_length
             vectors = self._model.encode(

@@ -7,7 +7,7 @@ import json
 import os
 from pathlib import Path
 
-from ..errors import ModelLoadError
+from .._errors import ModelLoadError
 
 SUBFOLDER = "quantized"
 # Files whose content decides the artifact: weights, module stack, tokenizer, prompts.

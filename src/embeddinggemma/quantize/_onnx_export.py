@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .cache import atomic_target
+from ._cache import atomic_target
 
 OPSET = 18
 

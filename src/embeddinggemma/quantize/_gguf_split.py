@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ModelLoadError
-from .cache import atomic_target
+from .._errors import ModelLoadError
+from ._cache import atomic_target
 
 ARCH = "gemma-embedding"
 TABLE = "token_embd.weight"
@@ -169,7 +169,7 @@ def prepare_runtime(source: Path) -> tuple[Path, TokenTable]:
     """The runtime GGUF beside ``source`` (written on first use) and the token table to read from."""
     runtime = runtime_path(source)
     if not os.access(source.parent, os.W_OK):
-        from .cache import cache_dir_for
+        from ._cache import cache_dir_for
 
         runtime = cache_dir_for(source.parent, None) / runtime.name
     table = read_table(runtime, source) if runtime.is_file() else None

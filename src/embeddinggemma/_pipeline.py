@@ -1,35 +1,24 @@
-"""The one pipeline: validate → prompt → budget → backend → shape and check."""
+"""The one pipeline: validate → prompt → budget → runtime → shape and check."""
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import threading
 import warnings
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from .backends import AsyncBackend, Backend, ContextOverflow, create_backend, runtime_key
-from .config import EmbeddingConfig
-from .errors import OutputCheckError, TruncationError, TruncationWarning
-from .prompts import Side, apply_prompt
+from ._drive import adrive, drive
+from ._errors import OutputCheckError, TruncationError, TruncationWarning
+from ._prompts import Side, apply_prompt
+from ._runtimes import Runtime, create_runtime
+from ._runtimes.base import ContextOverflow, LocalRuntime
+from ._settings import EmbeddingSettings
 
 _UNIT_TOLERANCE = 1e-3
-
-_backends: dict[tuple[object, ...], Backend] = {}
-_backends_lock = threading.Lock()
-
-
-def load_backend(config: EmbeddingConfig) -> Backend:
-    """One runtime per distinct runtime setting (model, device, dtype, server, …) per process."""
-    key = runtime_key(config)
-    with _backends_lock:
-        if key not in _backends:
-            _backends[key] = create_backend(config)
-        return _backends[key]
 
 
 @dataclass(frozen=True)
@@ -37,7 +26,7 @@ class TruncationReport:
     """Which inputs were longer than the token budget (prompt included).
 
     ``token_counts`` is ``None`` when the runtime is a server that cannot count tokens; ``truncated``
-    then holds the inputs of the request the server refused as too long.
+    then holds the inputs the server refused as too long.
     """
 
     max_seq_length: int
@@ -75,8 +64,8 @@ class TruncationReport:
 
 
 def validate_texts(texts: object, *, name: str = "texts") -> list[str]:
-    """A list of strings, or a TypeError that names the first bad item and the fix."""
-    if isinstance(texts, (str, bytes)) or not isinstance(texts, Sequence):
+    """A list of strings, or an error naming the first bad item (by the caller's own index) and the fix."""
+    if isinstance(texts, str | bytes) or not isinstance(texts, Sequence):
         raise TypeError(
             f"{name} must be a list of strings, got {type(texts).__name__}; "
             f"wrap a single text in a list: [{name[:-1] if name.endswith('s') else name}]."
@@ -86,10 +75,23 @@ def validate_texts(texts: object, *, name: str = "texts") -> list[str]:
             raise TypeError(f"{name}[{i}] is None; every input must be a string (drop or replace it).")
         if not isinstance(text, str):
             raise TypeError(f"{name}[{i}] is a {type(text).__name__}, not a string; convert it with str() or drop it.")
+        if not text.isascii():
+            _check_unicode(text, f"{name}[{i}]")
     return list(texts)
 
 
-def _validate_titles(titles: Sequence[str | None] | None, count: int) -> list[str | None]:
+def _check_unicode(text: str, where: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(
+            f"{where} is not valid Unicode: it holds a lone surrogate {text[exc.start]!r} at character {exc.start} "
+            "(usually bytes decoded with errors='surrogateescape'). Decode the source with errors='replace', "
+            "or remove the character."
+        ) from None
+
+
+def _validate_titles(titles: object, count: int) -> list[str | None]:
     if titles is None:
         return [None] * count
     if isinstance(titles, str) or not isinstance(titles, Sequence):
@@ -101,6 +103,8 @@ def _validate_titles(titles: Sequence[str | None] | None, count: int) -> list[st
     for i, title in enumerate(titles):
         if title is not None and not isinstance(title, str):
             raise TypeError(f"titles[{i}] is a {type(title).__name__}; a title must be a string or None.")
+        if title is not None and not title.isascii():
+            _check_unicode(title, f"titles[{i}]")
     return list(titles)
 
 
@@ -108,19 +112,19 @@ def shape_vectors(vectors: np.ndarray, dimensions: int, expected_count: int) -> 
     """Matryoshka-truncate, re-normalise, and check: one finite unit vector per input."""
     if vectors.ndim != 2 or vectors.shape[0] != expected_count:
         raise OutputCheckError(
-            f"the backend returned {vectors.shape[0] if vectors.ndim else 0} vectors for "
+            f"the runtime returned {vectors.shape[0] if vectors.ndim else 0} vectors for "
             f"{expected_count} inputs; refusing to return misaligned vectors."
         )
     if vectors.shape[1] < dimensions:
-        raise OutputCheckError(f"the backend returned {vectors.shape[1]}-d vectors; {dimensions} were asked for.")
+        raise OutputCheckError(f"the runtime returned {vectors.shape[1]}-d vectors; {dimensions} were asked for.")
     cut = vectors[:, :dimensions].astype(np.float32, copy=True)
     if not np.isfinite(cut).all():
         bad = sorted({int(i) for i in np.argwhere(~np.isfinite(cut))[:, 0]})
-        raise OutputCheckError(f"the backend produced NaN/inf vectors for inputs {bad[:10]}.")
+        raise OutputCheckError(f"the runtime produced NaN/inf vectors for inputs {bad[:10]}.")
     norms = np.linalg.norm(cut, axis=1, keepdims=True)
     if (norms == 0).any():
         bad = [int(i) for i in np.flatnonzero(norms[:, 0] == 0)]
-        raise OutputCheckError(f"the backend produced zero vectors for inputs {bad[:10]}.")
+        raise OutputCheckError(f"the runtime produced zero vectors for inputs {bad[:10]}.")
     cut /= norms
     if not np.allclose(np.linalg.norm(cut, axis=1), 1.0, atol=_UNIT_TOLERANCE):
         raise OutputCheckError("vectors failed the unit-length check after normalisation.")
@@ -138,30 +142,52 @@ def _cannot_cut(overflow: ContextOverflow) -> TruncationError:
 class Embedder:
     """Embeds queries and documents with EmbeddingGemma's prompts, at any Matryoshka size.
 
+    It keeps a copy of its settings and, after the first call, the runtime they resolved to; loaded
+    model weights are shared by every embedder of the process that asks for the same ones.
+
     Example:
         .. code-block:: python
 
-            from embeddinggemma import Embedder, EmbeddingConfig
+            from embeddinggemma import Embedder
 
-            embedder = Embedder(EmbeddingConfig(dimensions=256))
+            embedder = Embedder(dimensions=256)
             query = embedder.embed(["Which planet is red?"], side="query")
-            docs = embedder.embed(["Mars is red."], side="document", titles=["Mars"])
+            docs, report = embedder.embed_with_report(["Mars is red."], side="document", titles=["Mars"])
     """
 
-    def __init__(self, config: EmbeddingConfig | None = None, **settings: object) -> None:
-        if config is None:
-            config = EmbeddingConfig(**settings)  # type: ignore[arg-type]
-        elif settings:
-            config = dataclasses.replace(config, **settings)  # type: ignore[arg-type]
-        self.config = config
+    def __init__(self, settings: EmbeddingSettings | None = None, /, **overrides: Any) -> None:
+        if settings is None:
+            settings = EmbeddingSettings(**overrides)
+        elif overrides:
+            settings = EmbeddingSettings(**{**dict(settings.core_settings()), **overrides})
+        self._settings = settings.core_settings()
+        self._runtime: Runtime | None = None
+        self._lock = threading.Lock()
 
     @property
-    def backend(self) -> Backend:
-        return load_backend(self.config)
+    def settings(self) -> EmbeddingSettings:
+        """A copy of the settings this embedder runs with (changing it changes nothing here)."""
+        return self._settings.core_settings()
 
+    @property
+    def runtime(self) -> Runtime:
+        """The runtime these settings resolve to, loaded on first use."""
+        if self._runtime is None:
+            with self._lock:
+                if self._runtime is None:
+                    self._runtime = create_runtime(self._settings)
+        return self._runtime
+
+    def __getstate__(self) -> dict[str, Any]:  # picklable for worker processes: the runtime is reloaded there
+        return {"_settings": self._settings}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["_settings"])  # type: ignore[misc]
+
+    # -- public calls ----------------------------------------------------------------------------
     def prompt(self, texts: Sequence[str], side: Side, titles: Sequence[str | None] | None = None) -> list[str]:
         """The exact strings the model will see."""
-        prompts = self.config.prompts
+        prompts = self._settings.prompts
         template = prompts.query if side == "query" else prompts.document
         titles = _validate_titles(titles, len(texts))
         return [apply_prompt(text, template, title) for text, title in zip(texts, titles, strict=True)]
@@ -173,93 +199,34 @@ class Embedder:
         prompted = self._prepare(texts, side, titles)
         if not prompted:
             return self._empty()
-        backend = self.backend
-        counts = backend.count_tokens(prompted)
-        if counts is not None:
-            report = self._refuse(TruncationReport.from_counts(self.config.max_seq_length, counts))
-            raw = self._encode(backend, prompted, truncate=True)
+        runtime = self.runtime
+        if isinstance(runtime, LocalRuntime):
+            report = self._refuse(
+                TruncationReport.from_counts(self._settings.max_seq_length, runtime.count_tokens(prompted))
+            )
+            raw = runtime.encode(prompted)
             return self._shape(raw, len(prompted)), self._warn(report)
-        if self.config.truncation == "silent":
-            raw = self._encode(backend, prompted, truncate=True)
-            return self._shape(raw, len(prompted)), TruncationReport(self.config.max_seq_length, None)
-        try:
-            raw = self._encode(backend, prompted, truncate=False)
-            report = TruncationReport(self.config.max_seq_length, None)
-        except ContextOverflow as overflow:
-            report = self._refuse(TruncationReport(self.config.max_seq_length, None, overflow.indices), len(prompted))
-            raw = self._encode(backend, prompted, truncate=True)
-            self._warn(report, len(prompted))
+        raw, report = drive(
+            self._server_plan(len(prompted)), lambda truncate: runtime.encode(prompted, truncate=truncate)
+        )
         return self._shape(raw, len(prompted)), report
 
     async def aembed_with_report(
         self, texts: Sequence[str], *, side: Side = "document", titles: Sequence[str | None] | None = None
     ) -> tuple[np.ndarray, TruncationReport]:
         """Coroutine twin of :meth:`embed_with_report`: native async for servers, a worker thread otherwise."""
-        if self.config.is_local:  # loading and encoding are CPU/GPU work: keep them off the event loop
-            return await asyncio.to_thread(self.embed_with_report, texts, side=side, titles=titles)
         prompted = self._prepare(texts, side, titles)
         if not prompted:
             return self._empty()
-        backend = self.backend
-        if not isinstance(backend, AsyncBackend):
+        runtime = await asyncio.to_thread(lambda: self.runtime)  # loading a model never blocks the event loop
+        if isinstance(runtime, LocalRuntime):
             return await asyncio.to_thread(self.embed_with_report, texts, side=side, titles=titles)
-        truncate = self.config.truncation == "silent"
-        try:
-            raw = await self._aencode(backend, prompted, truncate=truncate)
-            report = TruncationReport(self.config.max_seq_length, None)
-        except ContextOverflow as overflow:
-            report = self._refuse(TruncationReport(self.config.max_seq_length, None, overflow.indices), len(prompted))
-            raw = await self._aencode(backend, prompted, truncate=True)
-            self._warn(report, len(prompted))
+
+        async def send(truncate: bool) -> np.ndarray:
+            return await runtime.aencode(prompted, truncate=truncate)
+
+        raw, report = await adrive(self._server_plan(len(prompted)), send)
         return self._shape(raw, len(prompted)), report
-
-    def _prepare(self, texts: Sequence[str], side: Side, titles: Sequence[str | None] | None) -> list[str]:
-        if side not in ("query", "document"):
-            raise ValueError(f"side={side!r} is unknown; use 'query' or 'document'.")
-        texts = validate_texts(texts)
-        return self.prompt(texts, side, titles) if texts else []
-
-    def _empty(self) -> tuple[np.ndarray, TruncationReport]:
-        cfg = self.config
-        return np.zeros((0, cfg.dimensions), np.float32), TruncationReport(cfg.max_seq_length, ())
-
-    def _refuse(self, report: TruncationReport, total: int | None = None) -> TruncationReport:
-        if report.truncated and self.config.truncation == "error":
-            raise TruncationError(report.message(refused=True, total=total))
-        return report
-
-    def _warn(self, report: TruncationReport, total: int | None = None) -> TruncationReport:
-        if report.truncated and self.config.truncation == "warn":
-            warnings.warn(report.message(refused=False, total=total), TruncationWarning, stacklevel=4)
-        return report
-
-    def _encode_options(self, truncate: bool) -> dict[str, Any]:
-        cfg = self.config
-        return {
-            "max_seq_length": cfg.max_seq_length,
-            "batch_size": cfg.batch_size,
-            "show_progress": cfg.show_progress,
-            "truncate": truncate,
-        }
-
-    def _encode(self, backend: Backend, prompted: list[str], *, truncate: bool) -> np.ndarray:
-        try:
-            return backend.encode(prompted, **self._encode_options(truncate))
-        except ContextOverflow as overflow:
-            if not truncate:
-                raise
-            raise _cannot_cut(overflow) from overflow
-
-    async def _aencode(self, backend: AsyncBackend, prompted: list[str], *, truncate: bool) -> np.ndarray:
-        try:
-            return await backend.aencode(prompted, **self._encode_options(truncate))
-        except ContextOverflow as overflow:
-            if not truncate:
-                raise
-            raise _cannot_cut(overflow) from overflow
-
-    def _shape(self, raw: np.ndarray, count: int) -> np.ndarray:
-        return shape_vectors(np.asarray(raw, dtype=np.float32), self.config.dimensions, count)
 
     def embed(
         self, texts: Sequence[str], *, side: Side = "document", titles: Sequence[str | None] | None = None
@@ -268,11 +235,6 @@ class Embedder:
         vectors, _ = self.embed_with_report(texts, side=side, titles=titles)
         return vectors.tolist()
 
-    def embed_query(self, text: str) -> list[float]:
-        if not isinstance(text, str):
-            raise TypeError(f"the query must be a string, got {type(text).__name__}.")
-        return self.embed([text], side="query")[0]
-
     async def aembed(
         self, texts: Sequence[str], *, side: Side = "document", titles: Sequence[str | None] | None = None
     ) -> list[list[float]]:
@@ -280,7 +242,51 @@ class Embedder:
         vectors, _ = await self.aembed_with_report(texts, side=side, titles=titles)
         return vectors.tolist()
 
+    def embed_query(self, text: str) -> list[float]:
+        return self.embed(self._query(text), side="query")[0]
+
     async def aembed_query(self, text: str) -> list[float]:
+        return (await self.aembed(self._query(text), side="query"))[0]
+
+    # -- steps -------------------------------------------------------------------------------------
+    @staticmethod
+    def _query(text: object) -> list[str]:
         if not isinstance(text, str):
             raise TypeError(f"the query must be a string, got {type(text).__name__}.")
-        return (await self.aembed([text], side="query"))[0]
+        return [text]
+
+    def _prepare(self, texts: Sequence[str], side: Side, titles: Sequence[str | None] | None) -> list[str]:
+        if side not in ("query", "document"):
+            raise ValueError(f"side={side!r} is unknown; use 'query' or 'document'.")
+        texts = validate_texts(texts)
+        return self.prompt(texts, side, titles) if texts else []
+
+    def _server_plan(self, count: int) -> Generator[bool, Any, tuple[np.ndarray, TruncationReport]]:
+        """Ask a server not to truncate (unless silent); on a refusal apply the policy and ask again."""
+        limit = self._settings.max_seq_length
+        truncate = self._settings.truncation == "silent"
+        outcome = yield truncate
+        report = TruncationReport(limit, None)
+        if isinstance(outcome, ContextOverflow) and not truncate:
+            report = self._refuse(TruncationReport(limit, None, outcome.indices), count)
+            outcome = yield True
+        if isinstance(outcome, ContextOverflow):
+            raise _cannot_cut(outcome)
+        return outcome, self._warn(report, count)
+
+    def _empty(self) -> tuple[np.ndarray, TruncationReport]:
+        settings = self._settings
+        return np.zeros((0, settings.dimensions), np.float32), TruncationReport(settings.max_seq_length, ())
+
+    def _refuse(self, report: TruncationReport, total: int | None = None) -> TruncationReport:
+        if report.truncated and self._settings.truncation == "error":
+            raise TruncationError(report.message(refused=True, total=total))
+        return report
+
+    def _warn(self, report: TruncationReport, total: int | None = None) -> TruncationReport:
+        if report.truncated and self._settings.truncation == "warn":
+            warnings.warn(report.message(refused=False, total=total), TruncationWarning, stacklevel=4)
+        return report
+
+    def _shape(self, raw: np.ndarray, count: int) -> np.ndarray:
+        return shape_vectors(np.asarray(raw, dtype=np.float32), self._settings.dimensions, count)

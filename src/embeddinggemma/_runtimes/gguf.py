@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ModelLoadError
+from .._errors import ModelLoadError
 from .cpu import threads
 
 BATCH_TOKENS = 512
@@ -117,12 +117,12 @@ class _Context:
             self.handle = None
 
 
-class GGUFBackend:
+class GGUFModel:
     """EmbeddingGemma from a GGUF file (built from a model folder on first use), run by llama.cpp."""
 
     def __init__(self, model: str, *, quantization: str | None = None) -> None:
         lib = _import_llama_cpp()
-        from ..quantize.gguf_split import prepare_runtime
+        from ..quantize._gguf_split import prepare_runtime
 
         self._lib = lib
         self.source = self._resolve(model, quantization)
@@ -187,9 +187,7 @@ class GGUFBackend:
         return (rows.astype(np.float32, copy=False) * self._scale)[inverse]
 
     # -- encode ---------------------------------------------------------------------------------
-    def encode(
-        self, texts: Sequence[str], *, max_seq_length: int, batch_size: int, show_progress: bool, truncate: bool = True
-    ) -> np.ndarray:
+    def encode(self, texts: Sequence[str], *, max_seq_length: int, batch_size: int, show_progress: bool) -> np.ndarray:
         from tqdm import tqdm
 
         with self._lock:

@@ -1,0 +1,286 @@
+"""The one settings model. Every setting is declared here once, with its doc line and its check.
+
+Both adapters inherit :class:`EmbeddingSettings`, so a setting added here appears in LangChain and
+LlamaIndex with its default, documentation and validation, and reaches the pipeline without any
+mapping code. Checks run per field, before a value is stored: a refused value (at construction or by
+assignment) leaves the object exactly as it was.
+"""
+
+from __future__ import annotations
+
+import difflib
+import numbers
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from ._prompts import TASKS, TaskPrompts
+
+if TYPE_CHECKING:
+    from ._pipeline import Embedder
+
+DEFAULT_MODEL = "google/embeddinggemma-300m"
+DIMENSIONS = (768, 512, 256, 128)
+"""EmbeddingGemma's Matryoshka sizes; the first is the model's full width."""
+FULL_DIMENSIONS = DIMENSIONS[0]
+MAX_SEQ_LENGTH = 2048
+BACKENDS = ("local", "ollama", "openai")
+"""Where the model runs: in this process, or on an Ollama or OpenAI-compatible server."""
+ENGINES = {None: "torch", "q8_0": "llama.cpp", "q4_0": "llama.cpp", "int8": "onnxruntime"}
+"""Which engine runs a local model at each ``quantization`` (``None``: the exact float path)."""
+QUANTIZATIONS = tuple(name for name in ENGINES if name is not None)
+DEVICES = ("auto", "cpu", "cuda", "mps")
+DTYPES = ("auto", "float32", "bfloat16")
+_FLOAT16 = ("float16", "fp16", "half")
+
+Truncation = Literal["warn", "error", "silent"]
+TRUNCATIONS = ("warn", "error", "silent")
+_CHOICES = {"task": tuple(TASKS), "truncation": TRUNCATIONS, "backend": BACKENDS}
+_INTEGER_BOUNDS = {
+    "max_seq_length": (1, MAX_SEQ_LENGTH),
+    "batch_size": (1, None),
+    "max_retries": (0, None),
+    "max_concurrency": (1, None),
+}
+
+
+def _integer(name: str, value: object, low: int, high: int | None = None) -> int:
+    """``value`` as an int in ``[low, high]``; bools, floats and strings are refused, not coerced."""
+    in_range = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    if in_range:
+        value = int(value)  # type: ignore[arg-type]
+        in_range = value >= low and (high is None or value <= high)
+    if not in_range:
+        bound = f"from {low} to {high}" if high is not None else f">= {low}"
+        raise ValueError(f"{name}={value!r} must be an integer {bound}.")
+    return value  # type: ignore[return-value]
+
+
+def _choice(name: str, value: object, choices: tuple[object, ...]) -> Any:
+    if value not in choices or isinstance(value, bool):
+        raise ValueError(f"{name}={value!r} is unknown; use one of {', '.join(map(repr, choices))}.")
+    return value
+
+
+class EmbeddingSettings(BaseModel):
+    """Everything that decides what vector a text gets and how it is computed, validated once."""
+
+    model_config = ConfigDict(
+        extra="forbid", validate_assignment=True, protected_namespaces=(), use_attribute_docstrings=True
+    )
+
+    model: str = DEFAULT_MODEL
+    """Hub id (gated: accept the licence and log in) or a local sentence-transformers folder or ``.gguf``
+    file; for ``ollama`` / ``openai`` backends, the name the server knows the model by."""
+    task: str = "retrieval"
+    """EmbeddingGemma task: retrieval, question_answering, fact_checking, code_retrieval, classification,
+    clustering, semantic_similarity, or raw (no prompt)."""
+    dimensions: int = FULL_DIMENSIONS
+    """Matryoshka output size: 768, 512, 256 or 128. Smaller vectors are re-normalised."""
+    truncation: Truncation = "warn"
+    """Inputs longer than ``max_seq_length`` tokens (prompt included): ``warn``, ``error`` or ``silent``."""
+    max_seq_length: int = MAX_SEQ_LENGTH
+    """Token budget per input, prompt and special tokens included; at most 2048."""
+    device: str = "auto"
+    """``auto`` (cuda, then mps, then cpu), ``cpu``, ``cuda``, ``cuda:N`` or ``mps``."""
+    dtype: str = "auto"
+    """``auto`` (bfloat16 on a capable CUDA GPU, else float32), ``float32`` or ``bfloat16``; float16 is
+    refused (EmbeddingGemma's activations overflow it)."""
+    batch_size: int = 32
+    """Texts per forward pass (local) or per request (servers)."""
+    query_prompt: str | None = None
+    """Overrides the task's query prompt."""
+    document_prompt: str | None = None
+    """Overrides the task's document prompt; ``{title}`` is replaced by the title."""
+    show_progress: bool = False
+    """Show a progress bar while embedding."""
+    backend: str = "local"
+    """Where the model runs: ``local`` (this process), ``ollama``, or ``openai`` (any OpenAI-compatible
+    ``/v1/embeddings`` server). Prompts, sizes and checks are the same everywhere."""
+    quantization: str | None = None
+    """Local on-device runtimes: ``q8_0`` / ``q4_0`` (GGUF, run by llama.cpp) or ``int8`` (ONNX Runtime).
+    ``None`` is the exact float path (torch)."""
+    base_url: str | None = None
+    """Server address for ``ollama`` / ``openai`` (``None``: the backend's default; ``openai`` also takes
+    the presets ``llama-server`` and ``docker-model-runner``)."""
+    api_key: SecretStr | None = Field(default=None, exclude=True, repr=False)
+    """Bearer token sent to the server (both server backends); never logged, shown or serialised."""
+    timeout: float = 60.0
+    """Seconds to wait for a server response."""
+    max_retries: int = 2
+    """Retries with backoff after 429/5xx answers or dropped connections; never after input errors."""
+    max_concurrency: int = 4
+    """Server requests in flight at once from async calls on one object."""
+    keep_alive: str | None = None
+    """Ollama's ``keep_alive`` (e.g. ``"5m"``, ``"-1"``); ``None`` leaves the server's default."""
+    client_kwargs: dict[str, Any] = Field(default_factory=dict)
+    """Extra keyword arguments for the server clients (``httpx.Client`` / ``ollama.Client``): headers,
+    TLS verification, proxies, ..."""
+
+    _embedder: Embedder | None = PrivateAttr(default=None)
+    _framework_names: ClassVar[dict[str, str]] = {}
+    """A framework's own name for a setting (``model_name`` → ``model``): an alias, not a second setting."""
+    _serialised_extras: ClassVar[tuple[str, ...]] = ()
+    """Keys a framework adds when it serialises an object (LlamaIndex's ``class_name``), accepted back."""
+
+    # -- checks, one per field ------------------------------------------------------------------
+    @field_validator("model", mode="before")
+    @classmethod
+    def _check_model(cls, value: object) -> str:
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError(
+                f"model={value!r} is not usable: pass the hub id {DEFAULT_MODEL!r} or the path of a local model folder."
+            )
+        return value
+
+    @field_validator("dimensions", mode="before")
+    @classmethod
+    def _check_dimensions(cls, value: object) -> int:
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or int(value) not in DIMENSIONS:
+            raise ValueError(
+                f"dimensions={value!r} is not a Matryoshka size of EmbeddingGemma; "
+                f"use one of {', '.join(map(str, DIMENSIONS))}."
+            )
+        return int(value)
+
+    @field_validator(*_CHOICES, mode="before")
+    @classmethod
+    def _check_choice(cls, value: object, info: ValidationInfo) -> str:
+        return _choice(info.field_name, value, _CHOICES[info.field_name])
+
+    @field_validator(*_INTEGER_BOUNDS, mode="before")
+    @classmethod
+    def _check_integer(cls, value: object, info: ValidationInfo) -> int:
+        return _integer(info.field_name, value, *_INTEGER_BOUNDS[info.field_name])
+
+    @field_validator("timeout", mode="before")
+    @classmethod
+    def _check_timeout(cls, value: object) -> float:
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0:
+            raise ValueError(f"timeout={value!r} must be a positive number of seconds.")
+        return float(value)
+
+    @field_validator("device", mode="before")
+    @classmethod
+    def _check_device(cls, value: object) -> str:
+        if not isinstance(value, str) or value.split(":")[0] not in DEVICES:
+            raise ValueError(f"device={value!r} is unknown; use one of {', '.join(DEVICES)} (or 'cuda:N').")
+        return value
+
+    @field_validator("dtype", mode="before")
+    @classmethod
+    def _check_dtype(cls, value: object) -> str:
+        if value in _FLOAT16:
+            raise ValueError(
+                f"dtype={value!r} is refused: EmbeddingGemma's activations overflow float16 and the vectors come "
+                "out as NaN. Use dtype='bfloat16' (GPU) or 'float32', or 'auto'."
+            )
+        return _choice("dtype", value, DTYPES)
+
+    @field_validator("quantization", mode="before")
+    @classmethod
+    def _check_quantization(cls, value: object) -> str | None:
+        if value is not None and value not in QUANTIZATIONS:
+            raise ValueError(
+                f"quantization={value!r} is unknown; use one of {', '.join(map(repr, QUANTIZATIONS))} "
+                "or None for the exact float path."
+            )
+        return value  # type: ignore[return-value]
+
+    @model_validator(mode="after")
+    def _check_combination(self) -> EmbeddingSettings:
+        if self.quantization is not None and self.backend != "local":
+            raise ValueError(
+                f"quantization={self.quantization!r} applies to the local backend; a server "
+                f"(backend={self.backend!r}) serves whatever weights it loaded: pick a quantized "
+                "model on the server instead (e.g. Ollama's embeddinggemma:300m-qat-q8_0)."
+            )
+        for framework_name, name in self._framework_names.items():
+            self.__dict__[framework_name] = getattr(self, name)  # the framework reads its own name
+        return self
+
+    # -- names: unknown keywords and framework aliases ----------------------------------------
+    @model_validator(mode="before")
+    @classmethod
+    def _known_names(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        for framework_name, name in cls._framework_names.items():
+            if framework_name in data:
+                value = data.pop(framework_name)
+                if name in data and data[name] != value:
+                    raise ValueError(f"{framework_name}={value!r} and {name}={data[name]!r} disagree; pass one.")
+                data[name] = value
+        for key in cls._serialised_extras:
+            data.pop(key, None)
+        unknown = [key for key in data if key not in cls.model_fields]
+        if unknown:
+            raise ValueError(_unknown_message(unknown[0], cls.setting_names()))
+        return data
+
+    @classmethod
+    def setting_names(cls) -> list[str]:
+        """Every keyword this class accepts (its framework aliases included)."""
+        return sorted(set(cls.model_fields) | set(cls._framework_names))
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        name = self._framework_names.get(name, name)
+        if name.startswith("_") or name not in type(self).model_fields:
+            if not name.startswith("_") and name not in dir(type(self)):
+                raise AttributeError(_unknown_message(name, self.setting_names()))
+            super().__setattr__(name, value)
+            return
+        before, fields_set = dict(self.__dict__), set(self.__pydantic_fields_set__)
+        try:
+            for framework_name in (alias for alias, target in self._framework_names.items() if target == name):
+                self.__dict__[framework_name] = value  # assignment validates the whole dict: keep the pair equal
+            super().__setattr__(name, value)
+        except Exception:  # a refused value leaves the object exactly as it was
+            object.__setattr__(self, "__dict__", before)
+            object.__setattr__(self, "__pydantic_fields_set__", fields_set)
+            raise
+        self._settings_changed()
+
+    def _settings_changed(self) -> None:
+        self._embedder = None  # the next call builds a pipeline from the new settings
+
+    @property
+    def _pipeline(self) -> Embedder:
+        """The pipeline these settings build (lazily; rebuilt after a setting changes)."""
+        if self._embedder is None:
+            from ._pipeline import Embedder
+
+            self._embedder = Embedder(self)
+        return self._embedder
+
+    # -- derived --------------------------------------------------------------------------------
+    @property
+    def prompts(self) -> TaskPrompts:
+        """The task's prompts with the user's overrides applied."""
+        base = TASKS[self.task]
+        return TaskPrompts(
+            query=base.query if self.query_prompt is None else self.query_prompt,
+            document=base.document if self.document_prompt is None else self.document_prompt,
+        )
+
+    def core_settings(self) -> EmbeddingSettings:
+        """A plain copy of the core settings (framework fields dropped), for a pipeline to keep."""
+        return EmbeddingSettings.model_construct(
+            _fields_set=set(), **{name: getattr(self, name) for name in EmbeddingSettings.model_fields}
+        )
+
+
+def _unknown_message(name: str, valid: list[str]) -> str:
+    close = difflib.get_close_matches(name, valid, n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    return f"{name!r} is not a setting of EmbeddingGemma.{hint} Valid settings: {', '.join(valid)}."

@@ -1,0 +1,120 @@
+"""LlamaIndex ``BaseEmbedding`` over the EmbeddingGemma core."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
+from llama_index.core.schema import BaseNode, MetadataMode
+from pydantic import ConfigDict, Field, model_validator
+
+from embeddinggemma import EmbeddingSettings, validate_texts
+
+
+class _TitledText(str):
+    """A node's text carrying its title through LlamaIndex's batch path, which passes plain strings."""
+
+    node_title: str | None
+
+    def __new__(cls, text: str, title: str | None) -> _TitledText:
+        titled = super().__new__(cls, text)
+        titled.node_title = title
+        return titled
+
+
+class EmbeddingGemmaEmbedding(EmbeddingSettings, BaseEmbedding):
+    """Google's EmbeddingGemma-300m with its task prompts applied: in-process, quantized, or via a server.
+
+    Queries get the task's query prompt, texts the document prompt, with a node's
+    ``metadata["title"]`` as the title when it is embedded as a node (``embed_model(nodes)``, an
+    ``IngestionPipeline``). Vectors are unit length at every Matryoshka size. Every setting is a field
+    of :class:`embeddinggemma.EmbeddingSettings`; LlamaIndex's own names ``model_name`` and
+    ``embed_batch_size`` are aliases of ``model`` and ``batch_size``. An unknown keyword is an error
+    listing the valid ones.
+
+    Example:
+        .. code-block:: python
+
+            from llama_index.core import Settings
+            from llama_index_embeddinggemma import EmbeddingGemmaEmbedding
+
+            Settings.embed_model = EmbeddingGemmaEmbedding(dimensions=256)
+            vector = Settings.embed_model.get_query_embedding("Which planet is red?")
+
+            # the same vectors from an OpenAI-compatible server such as llama-server
+            served = EmbeddingGemmaEmbedding(backend="openai", base_url="http://localhost:8080/v1")
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+    _framework_names: ClassVar[dict[str, str]] = {"model_name": "model", "embed_batch_size": "batch_size"}
+    _serialised_extras: ClassVar[tuple[str, ...]] = ("class_name",)
+
+    title_key: str = Field(default="title")
+    """Node metadata key whose value is the title in the document prompt."""
+
+    @model_validator(mode="after")
+    def _refuse_text_keyed_cache(self) -> EmbeddingGemmaEmbedding:
+        if self.embeddings_cache is not None:
+            raise ValueError(
+                "embeddings_cache is not supported: LlamaIndex keys it by raw text, so a query and a "
+                "document with the same text (or two documents with different titles) would share one "
+                "vector, but EmbeddingGemma embeds them with different prompts. Leave embeddings_cache=None."
+            )
+        return self
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "EmbeddingGemmaEmbedding"
+
+    # -- LlamaIndex's batch path, with every input checked before any is embedded -------------------
+    def get_text_embedding_batch(self, texts: list[str], show_progress: bool = False, **kwargs: Any) -> list[Embedding]:
+        return super().get_text_embedding_batch(validate_texts(texts), show_progress, **kwargs)
+
+    async def aget_text_embedding_batch(
+        self, texts: list[str], show_progress: bool = False, **kwargs: Any
+    ) -> list[Embedding]:
+        return await super().aget_text_embedding_batch(validate_texts(texts), show_progress, **kwargs)
+
+    def __call__(self, nodes: Sequence[BaseNode], **kwargs: Any) -> Sequence[BaseNode]:
+        """Embed nodes in place, each with its title (``metadata[title_key]``) in the prompt."""
+        return self._attach(nodes, self.get_text_embedding_batch(self._titled(nodes), **kwargs))
+
+    async def acall(self, nodes: Sequence[BaseNode], **kwargs: Any) -> Sequence[BaseNode]:
+        return self._attach(nodes, await self.aget_text_embedding_batch(self._titled(nodes), **kwargs))
+
+    def _titled(self, nodes: Sequence[BaseNode]) -> list[str]:
+        return [
+            _TitledText(node.get_content(metadata_mode=MetadataMode.EMBED), node.metadata.get(self.title_key))
+            for node in nodes
+        ]
+
+    @staticmethod
+    def _attach(nodes: Sequence[BaseNode], vectors: list[Embedding]) -> Sequence[BaseNode]:
+        for node, vector in zip(nodes, vectors, strict=True):
+            node.embedding = vector
+        return nodes
+
+    # -- the four calls LlamaIndex makes ------------------------------------------------------------
+    def _get_query_embedding(self, query: str) -> Embedding:
+        return self._pipeline.embed_query(query)
+
+    async def _aget_query_embedding(self, query: str) -> Embedding:
+        return await self._pipeline.aembed_query(query)
+
+    def _get_text_embedding(self, text: str) -> Embedding:
+        return self._get_text_embeddings([text])[0]
+
+    async def _aget_text_embedding(self, text: str) -> Embedding:
+        return (await self._aget_text_embeddings([text]))[0]
+
+    def _get_text_embeddings(self, texts: list[str]) -> list[Embedding]:
+        return self._pipeline.embed(texts, side="document", titles=_titles(texts))
+
+    async def _aget_text_embeddings(self, texts: list[str]) -> list[Embedding]:
+        return await self._pipeline.aembed(texts, side="document", titles=_titles(texts))
+
+
+def _titles(texts: list[str]) -> list[str | None] | None:
+    titles = [text.node_title if isinstance(text, _TitledText) else None for text in texts]
+    return titles if any(title is not None for title in titles) else None

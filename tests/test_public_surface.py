@@ -1,0 +1,74 @@
+"""Each package's public surface is its ``__all__``, pinned here: a change to it is a decision, not an accident."""
+
+import importlib
+import pkgutil
+
+import pytest
+
+PUBLIC = {
+    "embeddinggemma": [
+        "BACKENDS",
+        "DEFAULT_MODEL",
+        "DEFAULT_OLLAMA_URL",
+        "DIMENSIONS",
+        "MAX_SEQ_LENGTH",
+        "QUANTIZATIONS",
+        "TASKS",
+        "Embedder",
+        "EmbeddingGemmaError",
+        "EmbeddingSettings",
+        "ModelLoadError",
+        "OutputCheckError",
+        "ServerError",
+        "ServerUnavailableError",
+        "TaskPrompts",
+        "TruncationError",
+        "TruncationReport",
+        "TruncationWarning",
+        "apply_prompt",
+        "is_prompted",
+        "shape_vectors",
+        "validate_texts",
+    ],
+    "embeddinggemma.quantize": [
+        "ARTIFACTS",
+        "GGUF_TYPES",
+        "ONNX_TYPES",
+        "artifact_path",
+        "build",
+        "build_gguf",
+        "build_onnx",
+    ],
+    "langchain_embeddinggemma": ["EmbeddingGemmaEmbeddings"],
+    "llama_index_embeddinggemma": ["EmbeddingGemmaEmbedding"],
+}
+
+
+@pytest.mark.parametrize("package", sorted(PUBLIC))
+def test_all_is_pinned_and_importable(package):
+    module = importlib.import_module(package)
+    assert sorted(module.__all__) == sorted(PUBLIC[package])
+    for name in module.__all__:
+        assert hasattr(module, name), name
+
+
+@pytest.mark.parametrize("package", ["embeddinggemma", "langchain_embeddinggemma", "llama_index_embeddinggemma"])
+def test_implementation_modules_are_private(package):
+    module = importlib.import_module(package)
+    public_modules = {"quantize", "__main__"} if package == "embeddinggemma" else set()
+    for info in pkgutil.iter_modules(module.__path__):
+        assert info.name.startswith("_") or info.name in public_modules, f"{package}.{info.name} should be private"
+
+
+def test_a_setting_is_declared_once_and_reaches_both_adapters():
+    """Both adapters are the core settings model: same names, defaults and documentation."""
+    from embeddinggemma import EmbeddingSettings
+    from langchain_embeddinggemma import EmbeddingGemmaEmbeddings
+    from llama_index_embeddinggemma import EmbeddingGemmaEmbedding
+
+    for adapter in (EmbeddingGemmaEmbeddings, EmbeddingGemmaEmbedding):
+        assert issubclass(adapter, EmbeddingSettings)
+        for name, field in EmbeddingSettings.model_fields.items():
+            inherited = adapter.model_fields[name]
+            assert (inherited.default, inherited.description) == (field.default, field.description), name
+            assert field.description, f"{name} has no doc line"
