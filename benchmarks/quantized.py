@@ -34,7 +34,9 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 STS = REPO.parent / "shared" / "eval" / "stsbenchmark" / "pairs.tsv"
-MODES = ("fp32", "q8_0", "q4_0", "int8")
+from embeddinggemma import QUANTIZATIONS  # noqa: E402
+
+MODES = ("fp32", *QUANTIZATIONS)
 QUERIES = [
     "Which planet is known as the Red Planet?",
     "how do vaccines train the immune system",
@@ -191,14 +193,11 @@ def main() -> int:
         worker(args.worker, args.model, args.threads, args.sts_pairs, args.out)
         return 0
 
-    from embeddinggemma.quantize import build_gguf, build_onnx
-    from embeddinggemma.quantize._gguf_split import prepare_runtime
+    from embeddinggemma.quantize import build
 
     for mode in args.modes:  # build outside the measured processes
-        if mode in ("q8_0", "q4_0"):
-            prepare_runtime(build_gguf(args.model, mode))
-        elif mode == "int8":
-            build_onnx(args.model, "int8")
+        if mode in QUANTIZATIONS:
+            build(args.model, mode)
     workdir = Path(tempfile.mkdtemp(prefix="quantized-bench-"))
     from tokenizers import Tokenizer
 

@@ -4,7 +4,8 @@ Load a folder of .md/.txt files, split them, embed each chunk with its document'
 vectors in FAISS (inner product of unit vectors = cosine similarity), save the index, and answer
 questions with an LCEL chain ``retriever | prompt | ChatOllama | StrOutputParser`` that cites its
 sources, streaming the answer. A re-run reuses the saved index unless the documents or the embedding
-settings changed.
+settings changed. The index is saved as FAISS's own file plus JSON, never as a pickle, so loading it
+cannot run code.
 
 Run:  pip install "embeddinggemma[examples]"
       ollama serve & ollama pull gemma3:1b          # the LLM; --retrieval-only works without it
@@ -16,22 +17,11 @@ from __future__ import annotations
 
 import sys
 
-from rag_common import (
-    Passage,
-    clear_index,
-    corpus_files,
-    document_title,
-    embed_with_progress,
-    fingerprint,
-    llm_hint,
-    parse_args,
-    plan_index,
-    print_passages,
-    run,
-    source_name,
-    vector_settings,
-    write_manifest,
-)
+from rag_corpus import fingerprint, load_corpus
+from rag_index import clear_index, plan_index, vector_settings, write_manifest
+from rag_langchain_store import load_store, save_store
+from rag_options import embedding_settings, parse_args
+from rag_output import Passage, llm_hint, print_passages, run
 
 APP = "langchain_rag"
 CHUNK_SIZE, CHUNK_OVERLAP = 1000, 150  # characters
@@ -62,51 +52,33 @@ def main(argv: list[str] | None = None) -> int:
     from langchain_embeddinggemma import EmbeddingGemmaEmbeddings
 
     # 1. The embedding model: documents get the document prompt with their title, queries the query prompt.
-    embeddings = EmbeddingGemmaEmbeddings(
-        model=args.model,
-        dimensions=args.dimensions,
-        backend=args.backend,
-        quantization=args.quantization,
-        device=args.device,
-        base_url=args.embedding_url,
-    )
+    embedding_options = embedding_settings(args)
+    embeddings = EmbeddingGemmaEmbeddings(**embedding_options)
 
     # 2. The index: reuse the saved one if this app wrote it from the same documents and settings.
-    files = corpus_files(args.docs)
-    documents = fingerprint(files, args.docs)
-    settings = vector_settings(embeddings.embedder.config, chunk_size=CHUNK_SIZE, chunk_overlap=CHUNK_OVERLAP)
+    corpus = load_corpus(args.docs, follow_links=args.follow_links)
+    documents = fingerprint(corpus)
+    settings = vector_settings(embeddings, args.model, chunk_size=CHUNK_SIZE, chunk_overlap=CHUNK_OVERLAP)
     plan = plan_index(args.index_dir, APP, settings, documents, rebuild=args.rebuild)
     print(f"index: {plan.reason}")
     if plan.reuse:
-        # index.pkl is a pickle: safe to load only because plan_index verified this app wrote it.
-        store = FAISS.load_local(
-            str(args.index_dir),
-            embeddings,
-            allow_dangerous_deserialization=True,
-            distance_strategy=DistanceStrategy.MAX_INNER_PRODUCT,
-        )
+        store = load_store(args.index_dir, embeddings)  # FAISS's own format and JSON: no pickle
     else:
-        docs = [
-            Document(
-                path.read_text(encoding="utf-8"),
-                metadata={"source": source_name(path, args.docs), "title": document_title(path)},
-            )
-            for path in files
-        ]
+        docs = [Document(doc.text, metadata={"source": doc.source, "title": doc.title}) for doc in corpus]
         splitter = RecursiveCharacterTextSplitter(chunk_size=CHUNK_SIZE, chunk_overlap=CHUNK_OVERLAP)
         chunks = splitter.split_documents(docs)
-        texts = [chunk.page_content for chunk in chunks]
-        vectors = embed_with_progress(embeddings.embedder, texts, [chunk.metadata["title"] for chunk in chunks])
+        # The same model with a progress bar, for the one long job; each chunk gets its title in the prompt.
+        indexing = EmbeddingGemmaEmbeddings(**embedding_options, show_progress=True)
         store = FAISS.from_embeddings(
-            list(zip(texts, vectors, strict=True)),
+            indexing.embed_documents_with_titles(chunks),
             embeddings,
             metadatas=[chunk.metadata for chunk in chunks],
             distance_strategy=DistanceStrategy.MAX_INNER_PRODUCT,  # unit vectors: inner product = cosine
         )
         clear_index(args.index_dir, APP)
-        store.save_local(str(args.index_dir))
+        save_store(store, args.index_dir)  # not store.save_local: that writes a pickle
         write_manifest(args.index_dir, APP, settings, documents, chunks=len(chunks))
-        print(f"index: {len(chunks)} chunks from {len(files)} documents saved in {args.index_dir}")
+        print(f"index: {len(chunks)} chunks from {len(corpus)} documents saved in {args.index_dir}")
 
     # 3. The chain: the retriever's passages (with scores) and the streamed answer come out together.
     def retrieve(question: str) -> list[Document]:

@@ -1,10 +1,11 @@
 """Retrieval-augmented generation with LlamaIndex, EmbeddingGemma and a local Ollama LLM.
 
-Read a folder of .md/.txt files with ``SimpleDirectoryReader``, split them with ``SentenceSplitter``,
-embed each node with its document's title, store the vectors in a ``FaissVectorStore`` (inner product
-of unit vectors = cosine similarity) inside a ``StorageContext``, persist it, and answer questions with
-a query engine over the Ollama LLM, printing the source nodes with their scores and streaming the
-answer. A re-run reloads the persisted index unless the documents or the embedding settings changed.
+Read a folder of .md/.txt files into ``Document`` objects, split them with ``SentenceSplitter`` and
+embed each node with its document's title in an ``IngestionPipeline``, store the vectors in a
+``FaissVectorStore`` (inner product of unit vectors = cosine similarity) inside a ``StorageContext``,
+persist it (JSON and FAISS's own format: nothing is pickled), and answer questions with a query engine
+over the Ollama LLM, printing the source nodes with their scores and streaming the answer. A re-run
+reloads the persisted index unless the documents or the embedding settings changed.
 
 Run:  pip install "embeddinggemma[examples]"
       ollama serve & ollama pull gemma3:1b          # the LLM; --retrieval-only works without it
@@ -16,22 +17,10 @@ from __future__ import annotations
 
 import sys
 
-from rag_common import (
-    Passage,
-    clear_index,
-    corpus_files,
-    document_title,
-    embed_with_progress,
-    fingerprint,
-    llm_hint,
-    parse_args,
-    plan_index,
-    print_passages,
-    run,
-    source_name,
-    vector_settings,
-    write_manifest,
-)
+from rag_corpus import fingerprint, load_corpus
+from rag_index import clear_index, index_damaged, plan_index, vector_settings, write_manifest
+from rag_options import embedding_settings, parse_args
+from rag_output import Passage, llm_hint, print_passages, run
 
 APP = "llama_index_rag"
 CHUNK_SIZE, CHUNK_OVERLAP = 256, 32  # tokens
@@ -52,60 +41,57 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(APP, __doc__.splitlines()[0], argv)
 
     import faiss
-    from llama_index.core import (
-        PromptTemplate,
-        SimpleDirectoryReader,
-        StorageContext,
-        VectorStoreIndex,
-        load_index_from_storage,
-    )
+    from llama_index.core import Document, PromptTemplate, StorageContext, VectorStoreIndex, load_index_from_storage
+    from llama_index.core.ingestion import IngestionPipeline
     from llama_index.core.node_parser import SentenceSplitter
-    from llama_index.core.schema import MetadataMode, QueryBundle
+    from llama_index.core.schema import QueryBundle
     from llama_index.llms.ollama import Ollama
     from llama_index.vector_stores.faiss import FaissVectorStore
 
     from llama_index_embeddinggemma import EmbeddingGemmaEmbedding
 
     # 1. The embedding model: nodes get the document prompt with their title, queries the query prompt.
-    embed_model = EmbeddingGemmaEmbedding(
-        model_name=args.model,
-        dimensions=args.dimensions,
-        backend=args.backend,
-        quantization=args.quantization,
-        device=args.device,
-        base_url=args.embedding_url,
-    )
+    embedding_options = embedding_settings(args)
+    embed_model = EmbeddingGemmaEmbedding(**embedding_options)
 
     # 2. The index: reload the persisted one if this app wrote it from the same documents and settings.
-    files = corpus_files(args.docs)
-    documents = fingerprint(files, args.docs)
-    settings = vector_settings(embed_model.embedder.config, chunk_size=CHUNK_SIZE, chunk_overlap=CHUNK_OVERLAP)
+    corpus = load_corpus(args.docs, follow_links=args.follow_links)
+    documents = fingerprint(corpus)
+    settings = vector_settings(embed_model, args.model, chunk_size=CHUNK_SIZE, chunk_overlap=CHUNK_OVERLAP)
     plan = plan_index(args.index_dir, APP, settings, documents, rebuild=args.rebuild)
     print(f"index: {plan.reason}")
     if plan.reuse:
-        storage = StorageContext.from_defaults(
-            vector_store=FaissVectorStore.from_persist_dir(str(args.index_dir)), persist_dir=str(args.index_dir)
-        )
-        index = load_index_from_storage(storage, embed_model=embed_model)
+        # JSON stores and FAISS's own file format: LlamaIndex unpickles nothing here.
+        try:
+            storage = StorageContext.from_defaults(
+                vector_store=FaissVectorStore.from_persist_dir(str(args.index_dir)), persist_dir=str(args.index_dir)
+            )
+            index = load_index_from_storage(storage, embed_model=embed_model)
+        except (RuntimeError, ValueError, KeyError, TypeError) as error:  # FAISS and LlamaIndex on malformed files
+            raise index_damaged(args.index_dir, error) from None
     else:
-        docs = SimpleDirectoryReader(input_files=files, filename_as_id=True).load_data()
-        for doc in docs:
-            path = args.docs / doc.metadata["file_path"]
-            doc.metadata = {"source": source_name(path, args.docs), "title": document_title(path)}
-            doc.excluded_embed_metadata_keys = ["source", "title"]  # the title goes into the prompt instead
-            doc.excluded_llm_metadata_keys = []  # the LLM sees "source: ..." and "title: ..." above each passage
-        nodes = SentenceSplitter(chunk_size=CHUNK_SIZE, chunk_overlap=CHUNK_OVERLAP).get_nodes_from_documents(docs)
-        texts = [node.get_content(metadata_mode=MetadataMode.EMBED) for node in nodes]
-        vectors = embed_with_progress(embed_model.embedder, texts, [node.metadata["title"] for node in nodes])
-        for node, vector in zip(nodes, vectors, strict=True):
-            node.embedding = vector  # nodes that carry vectors are not embedded again by the index
+        docs = [
+            Document(
+                text=doc.text,
+                id_=doc.source,
+                metadata={"source": doc.source, "title": doc.title},
+                excluded_embed_metadata_keys=["source", "title"],  # the title goes into the prompt instead
+                excluded_llm_metadata_keys=[],  # the LLM sees "source: ..." and "title: ..." above each passage
+            )
+            for doc in corpus
+        ]
+        # The same model with a progress bar, for the one long job; each node gets its title in the prompt.
+        indexing = EmbeddingGemmaEmbedding(**embedding_options, show_progress=True)
+        splitter = SentenceSplitter(chunk_size=CHUNK_SIZE, chunk_overlap=CHUNK_OVERLAP)
+        nodes = IngestionPipeline(transformations=[splitter, indexing]).run(documents=docs)
         vector_store = FaissVectorStore(faiss_index=faiss.IndexFlatIP(args.dimensions))  # unit vectors: IP = cosine
         storage = StorageContext.from_defaults(vector_store=vector_store)
+        # The nodes carry their vectors: the index stores them without embedding them again.
         index = VectorStoreIndex(nodes, storage_context=storage, embed_model=embed_model)
         clear_index(args.index_dir, APP)
         index.storage_context.persist(persist_dir=str(args.index_dir))
         write_manifest(args.index_dir, APP, settings, documents, chunks=len(nodes))
-        print(f"index: {len(nodes)} chunks from {len(files)} documents saved in {args.index_dir}")
+        print(f"index: {len(nodes)} chunks from {len(corpus)} documents saved in {args.index_dir}")
 
     # 3. Retrieval, and the LLM that writes an answer from the retrieved nodes.
     retriever = index.as_retriever(similarity_top_k=args.top_k)

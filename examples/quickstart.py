@@ -10,7 +10,7 @@ import os
 
 import numpy as np
 
-from embeddinggemma import DEFAULT_MODEL, ModelLoadError
+from embeddinggemma import DEFAULT_MODEL, EmbeddingGemmaError
 
 QUERY = "Which planet is known as the Red Planet?"
 DOCUMENTS = [
@@ -43,5 +43,5 @@ def main() -> None:
 if __name__ == "__main__":
     try:
         main()
-    except ModelLoadError as error:
+    except EmbeddingGemmaError as error:
         raise SystemExit(f"error: {error}") from None

@@ -122,6 +122,3 @@ def real_model() -> str:
     """The real model's folder; only tests marked ``real_model`` (skipped without it) ask for it."""
     assert REAL_MODEL, "mark the test @pytest.mark.real_model"
     return REAL_MODEL
-
-
-requires_real_model = pytest.mark.real_model  # kept for tests/test_examples.py until it uses the marker itself

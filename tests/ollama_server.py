@@ -109,7 +109,8 @@ class OllamaServer:
         self.url = ""
         self.requests: list[tuple[str, str, dict | None]] = []
         self.delay = 0.0
-        self._failures: list[tuple[int, str]] = []
+        self._failures: list[tuple[int, str] | tuple[int, str, str]] = []
+        self.headers: list[dict[str, str]] = []
         self._lock = threading.Lock()
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -118,6 +119,12 @@ class OllamaServer:
         """Answer the next ``times`` requests with ``status`` and Ollama's ``{"error": ...}`` body."""
         with self._lock:
             self._failures.extend([(status, error)] * times)
+
+    def answer_next_raw(self, status: int, content_type: str, body: str) -> None:
+        """Answer the next request with this body as it is: what a proxy's login page or another service
+        on Ollama's port would send."""
+        with self._lock:
+            self._failures.append((status, body, content_type))
 
     def start(self) -> OllamaServer:
         handler = type("Handler", (_Handler,), {"ollama": self})
@@ -142,9 +149,12 @@ class OllamaServer:
 
     # -- helpers used by the handler -------------------------------------------------------------
 
-    def _record(self, method: str, path: str, body: dict | None) -> tuple[int, str] | None:
+    def _record(
+        self, method: str, path: str, body: dict | None, headers: dict[str, str]
+    ) -> tuple[int, str] | tuple[int, str, str] | None:
         with self._lock:
             self.requests.append((method, path, body))
+            self.headers.append(headers)
             return self._failures.pop(0) if self._failures else None
 
     def _find(self, name: str) -> str | None:
@@ -200,9 +210,12 @@ class _Handler(BaseHTTPRequestHandler):
         self._send_json(status, {"error": message})
 
     def _send_text(self, status: int, text: str) -> None:
+        self._send_raw(status, text, "text/plain; charset=utf-8")
+
+    def _send_raw(self, status: int, text: str, content_type: str) -> None:
         body = text.encode()
         self.send_response(status)
-        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         if self.command != "HEAD":
@@ -224,9 +237,11 @@ class _Handler(BaseHTTPRequestHandler):
     def _dispatch(self, routes: dict[str, Callable[[dict | None], None]], with_body: bool) -> None:
         path = self.path.split("?", 1)[0]
         body, body_error = self._read_body() if with_body else (None, None)
-        failure = self.ollama._record(self.command, path, body)
+        failure = self.ollama._record(self.command, path, body, dict(self.headers))
         if self.ollama.delay:
             time.sleep(self.ollama.delay)
+        if failure is not None and len(failure) == 3:
+            return self._send_raw(*failure)
         if failure is not None:
             return self._error(*failure)
         route = routes.get(path)

@@ -50,8 +50,8 @@ class OpenAIEmbeddingsServer:
     def fail_next(self, kind: str, value: Any = None, times: int = 1) -> None:
         """Misbehave on the next ``times`` requests: ``status`` (value = code), ``reset`` (drop the
         connection), ``count`` (one vector too few), ``width`` (value = width), ``nan``, ``zero``,
-        ``shuffle`` (answer in reverse order with correct indices), ``retry_after`` (429 with a
-        ``Retry-After`` header of ``value`` seconds)."""
+        ``shuffle`` (answer in reverse order with correct indices), ``raw`` (value = (status, content
+        type, body), sent as it is), ``retry_after`` (429 with a ``Retry-After`` of ``value`` seconds)."""
         with self._lock:
             self._faults.extend([(kind, value)] * times)
 
@@ -119,6 +119,15 @@ class OpenAIEmbeddingsServer:
                     self.send_response(429)
                     self.send_header("Retry-After", str(fault[1]))
                     self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    return None
+                if fault and fault[0] == "raw":  # value: (status, content type, body)
+                    status, content_type, text = fault[1]
+                    data = text.encode()
+                    self.send_response(status)
+                    self.send_header("Content-Type", content_type)
                     self.send_header("Content-Length", str(len(data)))
                     self.end_headers()
                     self.wfile.write(data)

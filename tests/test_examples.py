@@ -7,28 +7,36 @@ every source it saw), so these tests can check that the retrieved passages reall
 
 from __future__ import annotations
 
+import ast
+import hashlib
+import json
 import os
 import pickle
 import re
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import REAL_MODEL, requires_real_model, tiny_model_path
+from conftest import REAL_MODEL, tiny_model_path
 from ollama_server import OllamaServer
+from served_backends import unused_port
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 SAMPLE_DOCS = EXAMPLES / "sample_docs"
 APPS = ["langchain_rag", "llama_index_rag"]
-sys.path.insert(0, str(EXAMPLES))
-
-import rag_common  # noqa: E402 - the examples folder is not a package
+# Where each app keeps the chunk texts: JSON that a tampered folder can change.
+DOCSTORE = {"langchain_rag": "chunks.json", "llama_index_rag": "docstore.json"}
+# The examples folder is not a package; pytest's pythonpath (pyproject.toml) makes its modules importable.
+import rag_corpus  # noqa: E402
+import rag_index  # noqa: E402
+import rag_options  # noqa: E402
+import rag_output  # noqa: E402
 
 PASSAGE = re.compile(r"^  (\d+)\. (-?\d+\.\d+)  \[([^\]]+)\] ", re.MULTILINE)
 ANSWER = re.compile(r"According to \[([^\]]+)\], (.*?) Sources: (.*)\.$", re.MULTILINE)
+PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01"
 
 
 def run_app(app: str, index_dir: Path, *args: str, url: str, docs: Path = SAMPLE_DOCS, model: str | None = None):
@@ -42,18 +50,26 @@ def passages(stdout: str) -> list[tuple[int, float, str]]:
     return [(int(rank), float(score), source) for rank, score, source in PASSAGE.findall(stdout)]
 
 
+def sources(stdout: str) -> set[str]:
+    return {source for _, _, source in passages(stdout)}
+
+
 def squash(text: str) -> str:
     return " ".join(text.split())
 
 
 def closed_port_url() -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{sock.getsockname()[1]}"  # nothing listens once the socket closes
+    return f"http://127.0.0.1:{unused_port()}"
 
 
 def index_state(folder: Path) -> dict[str, int]:
     return {path.name: path.stat().st_mtime_ns for path in folder.iterdir()}
+
+
+def embedding_bars(stderr: str) -> list[str]:
+    """Progress bars that ran to 100%, other than the model loader's (whatever the runtime labels them)."""
+    lines = re.split(r"[\r\n]", stderr)
+    return [line for line in lines if re.search(r"100%\|", line) and not line.startswith("Loading weights")]
 
 
 def chat_prompts(server: OllamaServer) -> list[str]:
@@ -80,6 +96,46 @@ def check_answer(stdout: str, docs: Path, server: OllamaServer) -> list[str]:
     return retrieved
 
 
+class _Exploit:
+    """Unpickling this creates ``marker``: proof that something loaded a pickle."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def malicious_pickle(marker: Path) -> bytes:
+    payload = pickle.dumps(_Exploit(marker))
+    probe = marker.with_name(marker.name + "-probe")
+    pickle.loads(pickle.dumps(_Exploit(probe)))  # the payload is live: unpickling it does create the file
+    assert probe.exists()
+    probe.unlink()
+    return payload
+
+
+def forge_manifest(index: Path, **changes: object) -> None:
+    """What anyone who can write the folder can do: make the manifest list their files with their hashes."""
+    path = index / rag_index.MANIFEST
+    manifest = json.loads(path.read_text())
+    files = sorted(p for p in index.iterdir() if p.name != rag_index.MANIFEST)
+    manifest["index_files"] = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
+    manifest.update(changes)
+    path.write_text(json.dumps(manifest))
+
+
+def one_line_error(result: subprocess.CompletedProcess) -> str:
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: "), result.stderr
+    return last
+
+
+# -- the apps, end to end ----------------------------------------------------------------------------
+
+
 @pytest.mark.parametrize("app", APPS)
 def test_answers_from_retrieved_passages_reuses_and_rebuilds_the_index_and_hints(app, tmp_path):
     docs = tmp_path / "docs"
@@ -89,10 +145,11 @@ def test_answers_from_retrieved_passages_reuses_and_rebuilds_the_index_and_hints
         first = run_app(app, index, "-k", "3", url=server.url, docs=docs)
         assert first.returncode == 0, first.stderr
         assert "building a new index" in first.stdout
-        assert "embedding: 100%" in first.stderr and "tokens/s" in first.stderr
+        assert embedding_bars(first.stderr), first.stderr  # the adapter's progress bar, while indexing
         retrieved = check_answer(first.stdout, docs, server)
         assert len(retrieved) == 3
-        assert (index / rag_common.MANIFEST).is_file()
+        assert (index / rag_index.MANIFEST).is_file()
+        assert not list(index.glob("*.pkl"))
         built = index_state(index)
 
     # The re-run reuses the index; this Ollama has not pulled the LLM: passages, the pull hint, exit 1.
@@ -100,7 +157,7 @@ def test_answers_from_retrieved_passages_reuses_and_rebuilds_the_index_and_hints
         second = run_app(app, index, "-k", "3", url=server.url, docs=docs)
     assert second.returncode == 1
     assert "reusing the index" in second.stdout
-    assert "embedding:" not in second.stderr  # nothing re-embedded
+    assert not embedding_bars(second.stderr), second.stderr  # nothing re-embedded, no bar for the query
     assert index_state(index) == built
     assert passages(second.stdout) == passages(first.stdout)
     assert "Traceback" not in second.stderr
@@ -132,10 +189,13 @@ def test_embeds_through_ollama_with_titles_in_the_prompt(app, tmp_path):
         assert result.returncode == 0, result.stderr
         check_answer(result.stdout, SAMPLE_DOCS, server)
     embedded = [text for _, path, body in server.requests if path == "/api/embed" for text in body["input"]]
-    titles = {rag_common.document_title(path) for path in rag_common.corpus_files(SAMPLE_DOCS)}
+    titles = {document.title for document in rag_corpus.load_corpus(SAMPLE_DOCS)}
     documents, queries = embedded[:-1], embedded[-1:]
     assert {re.match(r"title: (.*?) \| text: ", text).group(1) for text in documents} == titles
-    assert queries == [f"task: search result | query: {rag_common.DEFAULT_QUESTION}"]
+    assert queries == [f"task: search result | query: {rag_options.DEFAULT_QUESTION}"]
+
+
+# -- never unpickle ------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("app", APPS)
@@ -143,82 +203,311 @@ def test_refuses_to_load_an_index_it_did_not_write(app, tmp_path):
     index = tmp_path / "index"
     index.mkdir()
     marker = tmp_path / "pwned"
-    # A pickle that would create `marker` if anything unpickled it.
-    payload = pickle.dumps(type("Exploit", (), {"__reduce__": lambda self: (Path.touch, (marker,))})())
-    (index / "index.pkl").write_bytes(payload)
+    (index / "index.pkl").write_bytes(malicious_pickle(marker))
     (index / "index.faiss").write_bytes(b"not an index")
     result = run_app(app, index, "--retrieval-only", url=closed_port_url())
-    assert result.returncode == 1
-    assert "not loading or overwriting" in result.stderr and "Choose another --index-dir" in result.stderr
-    assert "Traceback" not in result.stderr
+    error = one_line_error(result)
+    assert "not loading or overwriting" in error and "Choose another --index-dir" in error
     assert not marker.exists()
 
 
-# -- the shared helpers, in process -----------------------------------------------------------------
+@pytest.mark.parametrize("app", APPS)
+def test_a_pickle_in_the_index_folder_never_runs_even_with_a_forged_manifest(app, tmp_path):
+    index, marker, down = tmp_path / "index", tmp_path / "pwned", closed_port_url()
+    built = run_app(app, index, "--retrieval-only", url=down)
+    assert built.returncode == 0, built.stderr
+
+    # A manifest of the current format that lists the pickle with its true hash: the app loads only the
+    # files it reads (JSON and FAISS's format) and never opens index.pkl.
+    (index / "index.pkl").write_bytes(malicious_pickle(marker))
+    forge_manifest(index)
+    reused = run_app(app, index, "--retrieval-only", url=down)
+    assert reused.returncode == 0, reused.stderr
+    assert "reusing the index" in reused.stdout
+    assert passages(reused.stdout) == passages(built.stdout)
+    assert not marker.exists()
+
+    # A manifest forged as the older format (whose LangChain index was a pickle): rebuilt, never loaded;
+    # the rebuild deletes only what that manifest lists.
+    forge_manifest(index, format=1)
+    rebuilt = run_app(app, index, "--retrieval-only", url=down)
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert "written by an older version of this app (not loading it)" in rebuilt.stdout
+    assert not (index / "index.pkl").exists()
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("app", APPS)
+def test_a_tampered_docstore_yields_wrong_text_and_runs_no_code(app, tmp_path):
+    index, marker, down = tmp_path / "index", tmp_path / "pwned", closed_port_url()
+    built = run_app(app, index, "--retrieval-only", "-k", "1", url=down)
+    assert built.returncode == 0, built.stderr
+    top = passages(built.stdout)[0][2]
+
+    docstore = index / DOCSTORE[app]
+    docstore.write_text(replace_texts(json.loads(docstore.read_text()), top, "TAMPERED text planted in the index."))
+    forge_manifest(index)
+    tampered = run_app(app, index, "--retrieval-only", "-k", "1", url=down)
+    assert tampered.returncode == 0, tampered.stderr
+    assert "reusing the index" in tampered.stdout
+    assert passages(tampered.stdout)[0][2] == top
+    assert "TAMPERED text planted in the index." in tampered.stdout  # wrong text: the worst it can do
+
+    docstore.write_bytes(malicious_pickle(marker))  # a pickle where the app expects JSON
+    forge_manifest(index)
+    error = one_line_error(run_app(app, index, "--retrieval-only", url=down))
+    assert f"cannot load the index in {index}" in error and "--rebuild" in error
+    assert not marker.exists()
+
+
+def replace_texts(value: object, source: str, text: str) -> str:
+    """The docstore JSON with the text of every chunk of ``source`` replaced (either app's layout)."""
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            if isinstance(node.get("text"), str) and (node.get("metadata") or {}).get("source") == source:
+                node["text"] = text
+            for child in node.values():
+                walk(child)
+        elif isinstance(node, list):
+            for child in node:
+                walk(child)
+
+    walk(value)
+    return json.dumps(value)
+
+
+# -- never leave --docs --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("app", APPS)
+def test_indexes_only_text_files_inside_docs_unless_told_to_follow_links(app, tmp_path):
+    docs, index, down = tmp_path / "docs", tmp_path / "index", closed_port_url()
+    docs.mkdir()
+    shutil.copy(SAMPLE_DOCS / "ollama.md", docs)
+    shutil.copy(SAMPLE_DOCS / "reranking.md", docs)
+    secret = tmp_path / "secret.txt"
+    secret.write_text("# Secret\n\nSECRET-TOKEN-42 lives outside the docs folder.\n")
+    (docs / "x.md").symlink_to(secret)
+    (docs / "same.md").symlink_to(docs / "ollama.md")  # a link inside --docs is fine
+    (docs / "image.md").write_bytes(PNG)
+
+    result = run_app(app, index, "--retrieval-only", "-k", "50", url=down, docs=docs)
+    assert result.returncode == 0, result.stderr
+    assert "skipped 1 link pointing outside --docs: x.md (pass --follow-links" in result.stderr
+    assert "skipped image.md: not UTF-8 text (byte 0x89 at offset 0)" in result.stderr
+    assert sources(result.stdout) == {"ollama.md", "reranking.md", "same.md"}
+    assert not any(b"SECRET-TOKEN-42" in path.read_bytes() for path in index.iterdir())
+
+    followed = run_app(app, index, "--retrieval-only", "-k", "50", "--follow-links", url=down, docs=docs)
+    assert followed.returncode == 0, followed.stderr
+    assert "documents changed (added x.md)" in followed.stdout
+    assert "pointing outside" not in followed.stderr
+    assert sources(followed.stdout) == {"ollama.md", "reranking.md", "same.md", "x.md"}
+    assert "SECRET-TOKEN-42" in followed.stdout
+
+
+@pytest.mark.parametrize("app", APPS)
+def test_a_docs_folder_with_nothing_readable_is_one_clear_error(app, tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "image.md").write_bytes(PNG)
+    result = run_app(app, tmp_path / "index", "--retrieval-only", url=closed_port_url(), docs=docs)
+    error = one_line_error(result)
+    assert "none of its .md/.txt files can be indexed" in error
+    assert "skipped image.md" in result.stderr
+    assert not (tmp_path / "index").exists()
+
+
+# -- the helpers, in process ---------------------------------------------------------------------------
 
 
 def test_plan_index_reuses_only_a_matching_index_this_app_wrote(tmp_path):
     folder = tmp_path / "index"
     settings, documents = {"model": "m", "dimensions": 768}, {"a.md": "1", "b.md": "2"}
-    assert rag_common.plan_index(folder, "app", settings, documents, rebuild=False).reason.startswith("building")
-    rag_common.clear_index(folder, "app")
+    assert rag_index.plan_index(folder, "app", settings, documents, rebuild=False).reason.startswith("building")
+    rag_index.clear_index(folder, "app")
     (folder / "index.faiss").write_bytes(b"vectors")
-    rag_common.write_manifest(folder, "app", settings, documents, chunks=2)
+    rag_index.write_manifest(folder, "app", settings, documents, chunks=2)
 
     def plan(**changes):
         args = {"settings": settings, "documents": documents, "rebuild": False, **changes}
-        return rag_common.plan_index(folder, "app", args["settings"], args["documents"], rebuild=args["rebuild"])
+        return rag_index.plan_index(folder, "app", args["settings"], args["documents"], rebuild=args["rebuild"])
 
     assert plan().reuse
     assert not plan(rebuild=True).reuse
     assert plan(settings={**settings, "dimensions": 128}).reason.endswith("(dimensions 768 -> 128)")
     changed = plan(documents={"a.md": "9", "c.md": "3"}).reason
     assert changed.endswith("documents changed (added c.md; modified a.md; removed b.md)")
-    with pytest.raises(rag_common.AppError, match="no manifest written by other"):
-        rag_common.plan_index(folder, "other", settings, documents, rebuild=True)
+    with pytest.raises(rag_output.AppError, match="no manifest written by other"):
+        rag_index.plan_index(folder, "other", settings, documents, rebuild=True)
     (folder / "index.faiss").write_bytes(b"tampered")
     assert "changed after this app wrote them" in plan().reason
     assert not plan().reuse
     (folder / "notes.txt").write_text("the user's own file")
-    with pytest.raises(rag_common.AppError, match=r"files this app did not write \(notes.txt\)"):
+    with pytest.raises(rag_output.AppError, match=r"files this app did not write \(notes.txt\)"):
         plan(rebuild=True)
     (folder / "notes.txt").unlink()
-    rag_common.clear_index(folder, "app")  # deletes what the manifest lists, and the manifest
+    rag_index.clear_index(folder, "app")  # deletes what the manifest lists, and the manifest
     assert list(folder.iterdir()) == []
     (folder / "keep.txt").write_text("not ours")
-    rag_common.clear_index(folder, "app")
+    rag_index.clear_index(folder, "app")
     assert [p.name for p in folder.iterdir()] == ["keep.txt"]
 
 
-def test_corpus_titles_and_fingerprint(tmp_path):
-    assert len(rag_common.corpus_files(SAMPLE_DOCS)) >= 30
+def test_a_forged_manifest_cannot_make_a_rebuild_delete_outside_the_index_folder(tmp_path):
+    folder, outside = tmp_path / "index", tmp_path / "precious.txt"
+    folder.mkdir()
+    outside.write_text("the user's file")
+    for name in ("../precious.txt", str(outside)):
+        manifest = {"app": "app", "format": rag_index.MANIFEST_FORMAT, "settings": {}, "documents": {}}
+        manifest["index_files"] = {name: "0"}
+        (folder / rag_index.MANIFEST).write_text(json.dumps(manifest))
+        with pytest.raises(rag_output.AppError, match="no manifest written by app"):
+            rag_index.plan_index(folder, "app", {}, {}, rebuild=True)
+        rag_index.clear_index(folder, "app")  # a malformed manifest: only the manifest itself goes
+        assert outside.read_text() == "the user's file"
+    (folder / "index.faiss").write_bytes(b"vectors")
+    manifest["index_files"] = {"index.faiss": "0"}
+    (folder / rag_index.MANIFEST).write_text(json.dumps(manifest))
+    rag_index.clear_index(folder, "app")  # a plain name it lists goes
+    assert list(folder.iterdir()) == [] and outside.exists()
+
+
+def test_vector_settings_come_from_the_public_adapter_fields(tmp_path):
+    from langchain_embeddinggemma import EmbeddingGemmaEmbeddings
+    from llama_index_embeddinggemma import EmbeddingGemmaEmbedding
+
+    model = str(tmp_path)
+    langchain = EmbeddingGemmaEmbeddings(model=model, dimensions=256, query_prompt="q: ")
+    llama_index = EmbeddingGemmaEmbedding(model_name=model, dimensions=256, query_prompt="q: ")
+    settings = rag_index.vector_settings(langchain, model, chunk_size=10)
+    assert settings == rag_index.vector_settings(llama_index, model, chunk_size=10)
+    assert settings["model"] == model and settings["dimensions"] == 256 and settings["chunk_size"] == 10
+    assert settings["query_prompt"] == "q: " and settings["document_prompt"] is None
+    assert json.loads(json.dumps(settings)) == settings  # the manifest stores them as JSON
+
+
+def test_a_local_model_folder_is_recorded_as_an_absolute_path(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "my-model").mkdir()
+    args = rag_options.parse_args("app", "test", ["--model", "my-model", "--docs", str(tmp_path)])
+    assert args.model == str(tmp_path / "my-model")
+    assert rag_options.parse_args("app", "test", ["--backend", "ollama"]).model == "embeddinggemma"
+    assert rag_options.parse_args("app", "test", ["--model", "org/model"]).model == "org/model"
+
+
+def test_load_corpus_reads_text_files_with_titles(tmp_path, capsys):
+    assert len(rag_corpus.load_corpus(SAMPLE_DOCS)) >= 30
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "my_notes-file.txt").write_text("no heading here\n")
-    (tmp_path / "a.md").write_text("intro\n# The Title\ntext\n")
+    (tmp_path / "a.md").write_bytes("\ufeffintro\n# The Title\ntext\n".encode())  # a byte-order mark
     (tmp_path / ".hidden.md").write_text("# hidden\n")
-    (tmp_path / "image.png").write_bytes(b"\x89PNG")
-    files = rag_common.corpus_files(tmp_path)
-    assert [rag_common.source_name(f, tmp_path) for f in files] == ["a.md", "sub/my_notes-file.txt"]
-    assert [rag_common.document_title(f) for f in files] == ["The Title", "My notes file"]
-    before = rag_common.fingerprint(files, tmp_path)
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".git" / "notes.md").write_text("# hidden too\n")
+    (tmp_path / "image.png").write_bytes(PNG)
+    corpus = rag_corpus.load_corpus(tmp_path)
+    assert [(doc.source, doc.title) for doc in corpus] == [
+        ("a.md", "The Title"),
+        ("sub/my_notes-file.txt", "My notes file"),
+    ]
+    assert corpus[0].text == "intro\n# The Title\ntext\n"
+    before = rag_corpus.fingerprint(corpus)
+    assert before["a.md"] == hashlib.sha256((tmp_path / "a.md").read_bytes()).hexdigest()
     (tmp_path / "a.md").write_text("changed\n")
-    assert rag_common.fingerprint(files, tmp_path)["a.md"] != before["a.md"]
-    with pytest.raises(rag_common.AppError, match="is not a folder"):
-        rag_common.corpus_files(tmp_path / "missing")
-    empty = tmp_path / "empty"
-    empty.mkdir()
-    with pytest.raises(rag_common.AppError, match="holds no .md or .txt files"):
-        rag_common.corpus_files(empty)
+    assert rag_corpus.fingerprint(rag_corpus.load_corpus(tmp_path))["a.md"] != before["a.md"]
+    assert capsys.readouterr().err == ""  # nothing skipped, nothing said
+
+
+def test_load_corpus_skips_links_outside_docs_and_names_them(tmp_path, capsys):
+    docs, outside = tmp_path / "docs", tmp_path / "outside"
+    docs.mkdir()
+    outside.mkdir()
+    (outside / "private.md").write_text("# Private\n")
+    (docs / "a.md").write_text("# A\n")
+    (docs / "sub").mkdir()
+    (docs / "sub" / "b.md").write_text("# B\n")
+    (docs / "x.md").symlink_to("/etc/passwd")
+    (docs / "linked").symlink_to(outside)  # a folder link
+    (docs / "sub" / "up.md").symlink_to("../../outside/private.md")
+    (docs / "inside.md").symlink_to("sub/b.md")  # links inside --docs are fine
+    (docs / "more").mkdir()
+    (docs / "more" / "c.md").write_text("# C\n")
+    (docs / "again").symlink_to(docs / "more")
+    (docs / "more" / "loop").symlink_to(docs)  # a loop: not walked again
+    (docs / "photo.png").symlink_to("/etc/passwd")  # not a document: not counted
+
+    corpus = rag_corpus.load_corpus(docs)
+    assert [doc.source for doc in corpus] == ["a.md", "again/c.md", "inside.md", "more/c.md", "sub/b.md"]
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "note: skipped 3 links pointing outside --docs: linked, sub/up.md, x.md (pass --follow-links" in err
+
+    followed = rag_corpus.load_corpus(docs, follow_links=True)
+    assert {"x.md", "linked/private.md", "sub/up.md"} <= {doc.source for doc in followed}
+    assert "pointing outside" not in capsys.readouterr().err
+
+
+def test_load_corpus_skips_files_that_are_not_text_and_names_each(tmp_path, capsys):
+    (tmp_path / "good.md").write_text("# Good\n")
+    (tmp_path / "image.md").write_bytes(PNG)
+    (tmp_path / "latin1.txt").write_bytes("caf\xe9\n".encode("latin-1"))
+    (tmp_path / "nul.md").write_text("text\x00with a NUL\n")
+    (tmp_path / "empty.txt").write_text("  \n")
+    assert [doc.source for doc in rag_corpus.load_corpus(tmp_path)] == ["good.md"]
+    notes = capsys.readouterr().err.splitlines()
+    assert notes == [
+        "note: skipped empty.txt: it holds no text",
+        "note: skipped image.md: not UTF-8 text (byte 0x89 at offset 0); save it as UTF-8 to index it",
+        "note: skipped latin1.txt: not UTF-8 text (byte 0xe9 at offset 3); save it as UTF-8 to index it",
+        "note: skipped nul.md: binary data (it holds NUL bytes), not text",
+    ]
+    (tmp_path / "good.md").unlink()
+    with pytest.raises(rag_output.AppError, match="none of its .md/.txt files can be indexed"):
+        rag_corpus.load_corpus(tmp_path)
+
+
+def test_load_corpus_refuses_a_folder_without_documents(tmp_path):
+    with pytest.raises(rag_output.AppError, match="is not a folder"):
+        rag_corpus.load_corpus(tmp_path / "missing")
+    with pytest.raises(rag_output.AppError, match="holds no .md or .txt files"):
+        rag_corpus.load_corpus(tmp_path)
+    (tmp_path / "x.md").symlink_to("/etc/passwd")
+    with pytest.raises(rag_output.AppError, match="none of its .md/.txt files can be indexed"):
+        rag_corpus.load_corpus(tmp_path)
 
 
 def test_llm_hint_names_the_fix():
     import httpx
     import ollama
 
-    assert "`ollama pull gemma3:1b`" in rag_common.llm_hint(ollama.ResponseError("x", 404), "gemma3:1b", "u")
-    assert "`ollama serve`" in rag_common.llm_hint(ConnectionError("refused"), "gemma3:1b", "u")
-    assert "`ollama serve`" in rag_common.llm_hint(httpx.ConnectError("refused"), "gemma3:1b", "u")
-    assert rag_common.llm_hint(KeyError("bug"), "gemma3:1b", "u") is None
+    assert "`ollama pull gemma3:1b`" in rag_output.llm_hint(ollama.ResponseError("x", 404), "gemma3:1b", "u")
+    assert "`ollama serve`" in rag_output.llm_hint(ConnectionError("refused"), "gemma3:1b", "u")
+    assert "`ollama serve`" in rag_output.llm_hint(httpx.ConnectError("refused"), "gemma3:1b", "u")
+    assert rag_output.llm_hint(KeyError("bug"), "gemma3:1b", "u") is None
+
+
+OUR_PACKAGES = {"embeddinggemma", "langchain_embeddinggemma", "llama_index_embeddinggemma"}
+PUBLIC_NAMES = {"DEFAULT_MODEL", "DIMENSIONS", "BACKENDS", "QUANTIZATIONS", "DEFAULT_OLLAMA_URL", "EmbeddingGemmaError"}
+INTERNALS = {"embedder", "config", "load_backend", "Embedder", "embed_with_report", "EmbeddingConfig"}
+UNSAFE = {"pickle", "load_local", "save_local", "allow_dangerous_deserialization"}
+
+
+@pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.py")), ids=lambda path: path.name)
+def test_examples_use_only_the_public_api_and_never_pickle(path):
+    """The examples are what users copy: the adapters, the frameworks, and a few public constants."""
+    tree = ast.parse(path.read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in OUR_PACKAGES:
+            assert node.module in OUR_PACKAGES, f"{path.name}:{node.lineno} imports {node.module}"
+        if isinstance(node, ast.ImportFrom) and node.module == "embeddinggemma":
+            assert {alias.name for alias in node.names} <= PUBLIC_NAMES, f"{path.name}:{node.lineno}"
+        if isinstance(node, ast.Import):
+            names = {alias.name.split(".")[0] for alias in node.names}
+            assert not names & ({"embeddinggemma"} | UNSAFE), f"{path.name}:{node.lineno}"
+        name = node.attr if isinstance(node, ast.Attribute) else node.id if isinstance(node, ast.Name) else None
+        name = node.arg if isinstance(node, ast.keyword) else name
+        assert name not in INTERNALS | UNSAFE, f"{path.name}:{node.lineno} uses {name}"
 
 
 # -- the real model -----------------------------------------------------------------------------------
@@ -234,7 +523,6 @@ KNOWN_QUESTIONS = {
 }
 
 
-@requires_real_model
 @pytest.mark.real_model
 @pytest.mark.parametrize("app", APPS)
 def test_real_model_retrieves_the_right_source_and_the_answer_cites_it(app, tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
@@ -149,3 +150,27 @@ async def test_async_overlong_input_warns_then_cuts(server, tiny_model):
         got = await remote(server, max_seq_length=64).aembed([LONG])
     assert [body["truncate"] for body in embed_bodies(server)] == [False, True]
     assert np.isclose(np.linalg.norm(got[0]), 1.0)
+
+
+LOGIN_PAGE = "<!doctype html><html><body><form>Sign in to continue</form></body></html>"
+
+
+@pytest.mark.parametrize("asynchronous", [False, True])
+@pytest.mark.parametrize(
+    "content_type, body", [("text/html", LOGIN_PAGE), ("application/json", '{"embeddings": [[0.1, 0.2')]
+)
+async def test_an_answer_that_is_not_json_is_named_with_its_first_bytes(server, asynchronous, content_type, body):
+    server.answer_next_raw(200, content_type, body)
+    embedder = remote(server, max_retries=0)
+    expected = rf"Ollama at {server.url} answered .*not JSON: '{re.escape(body[:20])}.*Check that base_url"
+    with pytest.raises(ServerError, match=expected):
+        await embedder.aembed(["a"]) if asynchronous else embedder.embed(["a"])
+
+
+@pytest.mark.parametrize("asynchronous", [False, True])
+async def test_api_key_and_client_kwargs_reach_ollama(server, asynchronous):
+    embedder = remote(server, api_key="sk-ollama-proxy", client_kwargs={"headers": {"X-Team": "search"}})
+    await embedder.aembed(["a"]) if asynchronous else embedder.embed(["a"])
+    sent = {key.lower(): value for key, value in server.headers[-1].items()}
+    assert sent["authorization"] == "Bearer sk-ollama-proxy" and sent["x-team"] == "search"
+    assert "sk-ollama-proxy" not in repr(embedder.runtime) + repr(embedder.settings)

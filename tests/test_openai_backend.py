@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import warnings
 
 import numpy as np
@@ -265,3 +266,20 @@ def test_the_api_key_travels_in_a_pickle_as_documented(raw_encode):
     again = pickle.loads(pickle.dumps(lc))
     assert again.api_key.get_secret_value() == secret
     assert secret not in repr(again) + again.model_dump_json() + str(again.model_dump())
+
+
+@pytest.mark.parametrize("asynchronous", [False, True])
+@pytest.mark.parametrize(
+    "content_type, body",
+    [("text/html; charset=utf-8", "<html><body>Login</body></html>"), ("application/json", '{"data": [')],
+)
+async def test_an_answer_that_is_not_json_names_url_status_type_and_first_bytes(
+    server, asynchronous, content_type, body
+):
+    server.fail_next("raw", (200, content_type, body))
+    embedder = remote(server, max_retries=0)
+    expected = (
+        rf"{server.url}/embeddings answered 200 \({re.escape(content_type)}\) .*not JSON: '{re.escape(body[:10])}"
+    )
+    with pytest.raises(ServerError, match=expected):
+        await embedder.aembed(["a"]) if asynchronous else embedder.embed(["a"])

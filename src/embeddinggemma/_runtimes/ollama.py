@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -10,7 +11,7 @@ import numpy as np
 from .._errors import ModelLoadError, ServerError
 from .._settings import DEFAULT_MODEL
 from .base import ContextOverflow
-from .server import Retryable, ServerRuntimeBase, import_client, transport_failure, vectors_from_rows
+from .server import Retryable, ServerRuntimeBase, import_client, not_json, transport_failure, vectors_from_rows
 
 if TYPE_CHECKING:
     from .._settings import EmbeddingSettings
@@ -85,6 +86,8 @@ class OllamaRuntime(ServerRuntimeBase):
                 return ContextOverflow(list(span), f"{self._where}: {detail}")
             error = ServerError(f"{self._where} answered {status}: {detail}")
             return Retryable(error) if status == 429 or status >= 500 else error
+        if isinstance(exc, json.JSONDecodeError):  # the client parses the body itself
+            return not_json(self._where, exc.doc)
         return transport_failure(
             exc, where=self._where, start_hint="Start it with `ollama serve` (or the Ollama app)", timeout=self.timeout
         )

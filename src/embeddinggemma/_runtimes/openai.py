@@ -14,6 +14,7 @@ from .server import (
     Retryable,
     ServerRuntimeBase,
     import_client,
+    not_json,
     retry_after_seconds,
     transport_failure,
     vectors_from_rows,
@@ -87,7 +88,12 @@ class OpenAICompatibleRuntime(ServerRuntimeBase):
         if response.status_code >= 400:
             raise self._refusal(response, span)
         try:
-            data = sorted(response.json()["data"], key=lambda item: item["index"])
+            payload = response.json()
+        except ValueError:
+            status, content_type = response.status_code, response.headers.get("content-type")
+            raise not_json(self._where, response.text, status=status, content_type=content_type) from None
+        try:
+            data = sorted(payload["data"], key=lambda item: item["index"])
             if [item["index"] for item in data] != list(range(len(data))):
                 raise ServerError(f"{self._where} returned vector indices that do not cover the inputs once each.")
             rows = [item["embedding"] for item in data]

@@ -64,6 +64,15 @@ def transport_failure(exc: Exception, *, where: str, start_hint: str, timeout: f
     return exc
 
 
+def not_json(where: str, body: str, *, status: int | str = "2xx", content_type: str | None = None) -> ServerError:
+    """The error for an answer that is not JSON: a proxy's login page, or another service on that port."""
+    kind = content_type or "no content type"
+    return ServerError(
+        f"{where} answered {status} ({kind}) with a body that is not JSON: {body[:160]!r}. Check that base_url "
+        "points at the embedding server itself, not at a proxy's login page or another service on that port."
+    )
+
+
 def batches(count: int, size: int) -> Iterator[range]:
     """Index ranges of at most ``size`` items covering ``range(count)`` in order."""
     for start in range(0, count, size):

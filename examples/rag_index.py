@@ -1,0 +1,185 @@
+"""The index folder's manifest: when to reuse a saved index, when to rebuild it, and what to delete first.
+
+Each app writes ``embeddinggemma-rag.json`` next to its index: the settings that decide a vector, a
+SHA-256 of every document, and a SHA-256 of every index file. What the manifest does:
+
+- **Change detection.** A re-run reuses the index only when the documents, the embedding settings and
+  the index files are all as recorded; otherwise it rebuilds and says why. An index written by an older
+  version of the app (whose LangChain index was a pickle) is rebuilt, never loaded.
+- **Leaving other files alone.** A folder holding files but no manifest of this app, or files its
+  manifest does not list, is neither loaded nor overwritten. A rebuild deletes only the files the
+  manifest lists, and only plain names inside the index folder.
+
+What it does not do: prove who wrote the folder. It is not a signature; anyone who can write the folder
+can rewrite the manifest to match their own files (and so name any file in that folder for deletion:
+keep your own files out of it). That is why neither app stores or loads anything that can run code:
+no pickle, only JSON and FAISS's own binary format, read as data. A tampered folder can at worst hold
+wrong text (which the app shows, and sends to the LLM as context) or fail to load; it never runs code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from rag_output import AppError
+
+MANIFEST = "embeddinggemma-rag.json"
+MANIFEST_FORMAT = 2  # 1: LangChain's index was a pickle (index.pkl); such folders are rebuilt, never loaded
+# The adapter fields that decide what vector a text gets; a change to any of them means re-embedding.
+VECTOR_SETTINGS = (
+    "task",
+    "dimensions",
+    "max_seq_length",
+    "dtype",
+    "backend",
+    "quantization",
+    "query_prompt",
+    "document_prompt",
+)
+
+
+@dataclass(frozen=True)
+class IndexPlan:
+    """Whether to load the saved index, and the line that tells the user why."""
+
+    reuse: bool
+    reason: str
+
+
+def vector_settings(embedding_model: object, model: str, **splitting: object) -> dict[str, object]:
+    """What shapes the index: the model, the adapter's settings that change vectors, and the splitting.
+
+    ``embedding_model`` is either adapter (LangChain's or LlamaIndex's); ``model`` is the ``--model``
+    the app passed it (a local folder as an absolute path).
+    """
+    adapter = {name: getattr(embedding_model, name) for name in VECTOR_SETTINGS}
+    return {"model": model, **adapter, **splitting}
+
+
+def plan_index(folder: Path, app: str, settings: dict, documents: dict[str, str], *, rebuild: bool) -> IndexPlan:
+    """Decide between loading ``folder`` and (re)building it; refuse a folder this app did not write."""
+    if not folder.exists() or not any(folder.iterdir()):
+        return IndexPlan(False, f"building a new index in {folder}")
+    manifest = _own_manifest(folder, app)
+    if rebuild:
+        return IndexPlan(False, f"rebuilding {folder} (--rebuild)")
+    why = _why_rebuild(folder, manifest, settings, documents)
+    if why:
+        return IndexPlan(False, f"rebuilding {folder}: {why}")
+    return IndexPlan(
+        True,
+        f"reusing the index in {folder}, written by this app on {manifest.get('written')} "
+        f"({manifest.get('chunks')} chunks; documents and settings unchanged)",
+    )
+
+
+def clear_index(folder: Path, app: str) -> None:
+    """Before a (re)build: delete this app's manifest, then the files it lists, and nothing else.
+
+    The manifest goes first, so a half-written index is never reused. :func:`plan_index` has made sure
+    the folder holds nothing else.
+    """
+    manifest = _read_manifest(folder, app) if folder.exists() else None
+    (folder / MANIFEST).unlink(missing_ok=True)
+    for name in (manifest or {}).get("index_files", {}):
+        path = folder / name
+        if path.is_file() or path.is_symlink():
+            path.unlink()
+    folder.mkdir(parents=True, exist_ok=True)
+
+
+def write_manifest(folder: Path, app: str, settings: dict, documents: dict[str, str], chunks: int) -> None:
+    """Record what the index in ``folder`` was built from; written last, after the index files."""
+    manifest = {
+        "app": app,
+        "format": MANIFEST_FORMAT,
+        "written": datetime.now(UTC).isoformat(timespec="seconds"),
+        "settings": settings,
+        "documents": documents,
+        "chunks": chunks,
+        "index_files": _index_files(folder),
+    }
+    (folder / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8")
+
+
+def index_damaged(folder: Path, what: object) -> AppError:
+    """The error for an index whose files pass the manifest but do not load (edited along with it)."""
+    detail = str(what).strip().splitlines()[0] if str(what).strip() else type(what).__name__
+    return AppError(f"cannot load the index in {folder} ({detail}): run again with --rebuild to re-embed.")
+
+
+def _own_manifest(folder: Path, app: str) -> dict[str, Any]:
+    """This app's manifest in ``folder``; an error when the folder holds anything else."""
+    manifest = _read_manifest(folder, app)
+    if manifest is None:
+        raise AppError(
+            f"not loading or overwriting {folder}: it holds files but no manifest written by {app}, and this "
+            "app only loads indexes it wrote itself. Choose another --index-dir, or delete that folder yourself."
+        )
+    foreign = sorted(p.name for p in folder.iterdir() if p.name != MANIFEST and p.name not in manifest["index_files"])
+    if foreign:
+        raise AppError(
+            f"not loading or overwriting {folder}: it holds files this app did not write ({', '.join(foreign)}). "
+            "Move them away, or choose another --index-dir."
+        )
+    return manifest
+
+
+def _why_rebuild(folder: Path, manifest: dict[str, Any], settings: dict, documents: dict[str, str]) -> str | None:
+    """Why the index in ``folder`` cannot be reused, or ``None`` when it can."""
+    if manifest["format"] != MANIFEST_FORMAT:
+        return "it was written by an older version of this app (not loading it)"
+    if _index_files(folder) != manifest["index_files"]:
+        return "its files changed after this app wrote them (not loading them)"
+    old = manifest["settings"]
+    changed = [f"{key} {old.get(key)!r} -> {value!r}" for key, value in settings.items() if old.get(key) != value]
+    if changed:
+        return f"embedding settings changed ({'; '.join(changed)})"
+    if manifest["documents"] != documents:
+        return f"documents changed ({_changes(manifest['documents'], documents)})"
+    return None
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _index_files(folder: Path) -> dict[str, str]:
+    return {p.name: _sha256(p) for p in sorted(folder.iterdir()) if p.is_file() and p.name != MANIFEST}
+
+
+def _is_plain_name(name: object) -> bool:
+    """A file name with no folder in it: a manifest must not make :func:`clear_index` reach outside."""
+    return isinstance(name, str) and name not in ("", ".", "..", MANIFEST) and Path(name).name == name
+
+
+def _read_manifest(folder: Path, app: str) -> dict[str, Any] | None:
+    """This app's manifest in ``folder``, or ``None`` when there is none, another program's, or a malformed one."""
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    ours = isinstance(manifest, dict) and manifest.get("app") == app
+    if not ours or manifest.get("format") not in range(1, MANIFEST_FORMAT + 1):
+        return None
+    files, settings, documents = (manifest.get(key) for key in ("index_files", "settings", "documents"))
+    ok = isinstance(files, dict) and all(_is_plain_name(name) for name in files)
+    return manifest if ok and isinstance(settings, dict) and isinstance(documents, dict) else None
+
+
+def _changes(old: dict[str, str], new: dict[str, str]) -> str:
+    parts = []
+    for label, names in (
+        ("added", [n for n in new if n not in old]),
+        ("modified", [n for n in new if n in old and new[n] != old[n]]),
+        ("removed", [n for n in old if n not in new]),
+    ):
+        if names:
+            shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+            parts.append(f"{label} {shown}")
+    return "; ".join(parts)
