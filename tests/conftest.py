@@ -65,7 +65,7 @@ def _tokenizer(folder: Path):
     return fast
 
 
-def build_tiny_model(folder: Path, hidden_size: int = 32) -> Path:
+def build_tiny_model(folder: Path, hidden_size: int = 32, seed: int = 0) -> Path:
     """EmbeddingGemma's exact module stack, scaled down, with random weights and its prompts.
 
     ``hidden_size=768`` gives the shape llama.cpp's gemma-embedding graph needs (Dense back to hidden).
@@ -74,7 +74,7 @@ def build_tiny_model(folder: Path, hidden_size: int = 32) -> Path:
     from sentence_transformers import SentenceTransformer, models
     from transformers import Gemma3TextConfig, Gemma3TextModel
 
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     tokenizer = _tokenizer(folder)
     config = Gemma3TextConfig(
         vocab_size=len(tokenizer),

@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
 from .._errors import ModelLoadError
+from .._files import check_model_folder
 
 # Bidirectional attention for Gemma3 (`use_bidirectional_attention`) arrived in transformers 4.56.
 # Older releases silently fall back to causal attention, which costs a large share of recall.
@@ -34,17 +36,6 @@ def check_transformers_version(version: str) -> None:
         )
 
 
-def _check_local_folder(path: str) -> None:
-    if not os.path.isdir(path):
-        return
-    if not os.path.isfile(os.path.join(path, "modules.json")) or not os.path.isfile(os.path.join(path, "config.json")):
-        raise ModelLoadError(
-            f"model={path!r} is a folder but not a sentence-transformers model (no modules.json or "
-            "config.json in it). Point `model` at the downloaded embeddinggemma-300m folder, "
-            "or use the hub id 'google/embeddinggemma-300m'."
-        )
-
-
 class TorchModel:
     """EmbeddingGemma loaded by sentence-transformers, safe to share between threads."""
 
@@ -53,7 +44,8 @@ class TorchModel:
         import transformers
 
         check_transformers_version(transformers.__version__)
-        _check_local_folder(model)
+        if os.path.isdir(model):
+            check_model_folder(Path(model))  # whole safetensors, never a pickle, before torch loads anything
         from sentence_transformers import SentenceTransformer
 
         try:

@@ -4,13 +4,17 @@
   and both Dense projections inside it.
 - :func:`build_onnx`: an ONNX Runtime model with int8 dynamic quantization (``int8``) or float32.
 
-Each artifact's name carries its settings and a fingerprint of the source files, so a changed model
-gets a new artifact, and a manifest (``<artifact>.json``) records how it was made. The command line
-``python -m embeddinggemma quantize MODEL --quantization q8_0`` does the same ahead of time.
+Each artifact's name carries its settings and a content fingerprint of the source files, so a changed
+model gets a new artifact. Its manifest (``<artifact>.json``, written last) records how it was made and
+the size and content hash of every file it wrote; before an artifact is used those are checked, and a
+truncated, damaged or half-written artifact is rebuilt, never loaded. Builds hold a file lock, so two
+processes never convert at once. The command line ``python -m embeddinggemma quantize MODEL
+--quantization q8_0`` does the same ahead of time.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Callable
@@ -18,7 +22,17 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from ._cache import atomic_target, cache_dir_for, resolve_model_dir, source_fingerprint, write_manifest
+from .._files import record_files
+from ._cache import (
+    artifact_damage,
+    atomic_target,
+    cache_dir_for,
+    resolve_model_dir,
+    source_fingerprint,
+    write_manifest,
+)
+
+logger = logging.getLogger("embeddinggemma")
 
 __all__ = ["ARTIFACTS", "GGUF_TYPES", "ONNX_TYPES", "artifact_path", "build", "build_gguf", "build_onnx"]
 
@@ -78,7 +92,7 @@ def build_gguf(
         "gguf",
         quantization,
         write_gguf,
-        ready=target.is_file,
+        files=[target],
         force=force,
         converter=write_gguf.__module__,
     )
@@ -104,14 +118,18 @@ def build_onnx(
     folder = resolve_model_dir(str(model_dir))
     target = artifact_path(folder, "onnx", quantization, cache_dir)
 
-    def ready() -> bool:
-        return target.is_file() and all(p.is_file() for p in table_paths(target))
-
     def write(source: Path, temporary: Path, kind: str) -> None:
         export_onnx(source, temporary, kind, artifact=target)
 
     return _build(
-        folder, target, "onnx", quantization, write, ready=ready, force=force, converter=export_onnx.__module__
+        folder,
+        target,
+        "onnx",
+        quantization,
+        write,
+        files=[target, *table_paths(target)],
+        force=force,
+        converter=export_onnx.__module__,
     )
 
 
@@ -122,16 +140,19 @@ def _build(
     quantization: str,
     write: Callable[[Path, Path, str], object],
     *,
-    ready: Callable[[], bool],
+    files: list[Path],
     force: bool,
     converter: str,
 ) -> Path:
-    """Write ``target`` atomically with ``write(folder, temporary, quantization)`` unless it is ready,
-    then record how it was made in its manifest."""
+    """Write ``target`` atomically with ``write(folder, temporary, quantization)`` unless its recorded files
+    are all there and intact, then record how it was made and what it wrote in its manifest."""
     # A file lock, not a thread lock: two processes must not both run a minutes-long conversion.
     with FileLock(str(target) + ".lock"):
-        if ready() and not force:
+        problem = artifact_damage(target)
+        if problem is None and not force:
             return target
+        if target.exists() and problem is not None:
+            logger.warning("rebuilding %s: %s", target, problem)
         started = time.perf_counter()
         temporary = atomic_target(target)
         try:
@@ -148,6 +169,7 @@ def _build(
                 "quantization": quantization,
                 "converter": converter,
                 "seconds": round(time.perf_counter() - started, 1),
+                "files": record_files(files),
             },
         )
     return target

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-import hashlib
+import glob
 import json
 import os
 from pathlib import Path
 
+import xxhash
+
 from .._errors import ModelLoadError
+from .._files import check_model_folder, damage, fingerprint
 
 SUBFOLDER = "quantized"
 # Files whose content decides the artifact: weights, module stack, tokenizer, prompts.
@@ -27,8 +30,6 @@ _SOURCE_FILES = (
     "3_Dense/config.json",
     "3_Dense/model.safetensors",
 )
-_SAMPLE = 1 << 20  # bytes hashed at the start, middle and end of a large file
-_WHOLE_FILE_LIMIT = 64 << 20
 
 
 def resolve_model_dir(model: str) -> Path:
@@ -46,37 +47,22 @@ def resolve_model_dir(model: str) -> Path:
                 "embeddinggemma-300m folder as the model, or log in with `hf auth login` after accepting "
                 "the licence at https://huggingface.co/google/embeddinggemma-300m."
             ) from exc
-    missing = [name for name in ("config.json", "model.safetensors", "modules.json") if not (folder / name).is_file()]
-    if missing:
+    if not (folder / "model.safetensors").is_file():
         raise ModelLoadError(
-            f"{str(folder)!r} is not an EmbeddingGemma sentence-transformers folder (missing {', '.join(missing)}); "
+            f"{str(folder)!r} is not an EmbeddingGemma sentence-transformers folder (no model.safetensors); "
             "point `model` at the downloaded embeddinggemma-300m folder or at a .gguf file."
         )
+    check_model_folder(folder)
     return folder
 
 
-def _hash_file(digest: hashlib._Hash, path: Path) -> None:
-    size = path.stat().st_size
-    digest.update(f"{size}:".encode())
-    with open(path, "rb") as handle:
-        if size <= _WHOLE_FILE_LIMIT:
-            digest.update(handle.read())
-            return
-        # A safetensors header lists every tensor's name, dtype, shape and offsets; with samples of the
-        # data and the size it identifies the weights without reading a gigabyte on every load.
-        for offset in (0, size // 2, max(size - _SAMPLE, 0)):
-            handle.seek(offset)
-            digest.update(handle.read(_SAMPLE))
-
-
 def source_fingerprint(folder: Path) -> str:
-    """A short hex id of the model files an artifact is built from (changes when any of them changes)."""
-    digest = hashlib.sha256()
+    """A short hex id of the content of the model files an artifact is built from (any change changes it)."""
+    digest = xxhash.xxh3_128()
     for name in _SOURCE_FILES:
         path = folder / name
         if path.is_file():
-            digest.update(name.encode() + b"\0")
-            _hash_file(digest, path)
+            digest.update(f"{name}\0{fingerprint(path)}\0".encode())
     return digest.hexdigest()[:16]
 
 
@@ -101,11 +87,42 @@ def _writable(target: Path) -> bool:
     return os.access(target, os.W_OK)
 
 
+def manifest_path(artifact: Path) -> Path:
+    return artifact.with_name(artifact.name + ".json")
+
+
 def write_manifest(artifact: Path, settings: dict[str, object]) -> None:
-    """A JSON file beside the artifact recording what it was built from and how."""
-    artifact.with_name(artifact.name + ".json").write_text(json.dumps(settings, indent=2, sort_keys=True))
+    """A JSON file beside the artifact recording what it was built from, how, and the files it wrote."""
+    target = manifest_path(artifact)
+    temporary = atomic_target(target)
+    temporary.write_text(json.dumps(settings, indent=2, sort_keys=True))
+    os.replace(temporary, target)
+
+
+def read_manifest(artifact: Path) -> dict | None:
+    try:
+        manifest = json.loads(manifest_path(artifact).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return manifest if isinstance(manifest, dict) else None
+
+
+def artifact_damage(artifact: Path) -> str | None:
+    """Why ``artifact`` cannot be used as it is (not built, damaged, half-written), or None when intact."""
+    if not artifact.exists():
+        return "not built yet"
+    manifest = read_manifest(artifact)
+    if manifest is None:
+        return "its manifest is missing or unreadable"
+    return damage(artifact.parent, manifest.get("files"))
 
 
 def atomic_target(path: Path) -> Path:
-    """A temporary sibling to write into before ``os.replace`` (no half-written artifact is ever seen)."""
+    """A temporary sibling to write into before ``os.replace`` (no half-written artifact is ever seen).
+
+    Callers hold the target's file lock, so any other temporary of the same target was left by a write
+    that was killed (``kill -9``, a power cut): it is deleted here rather than left on disk forever.
+    """
+    for leftover in path.parent.glob(f".{glob.escape(path.name)}.*.tmp*"):
+        leftover.unlink(missing_ok=True)
     return path.with_name(f".{path.name}.{os.getpid()}.tmp")

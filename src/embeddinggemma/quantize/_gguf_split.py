@@ -75,8 +75,10 @@ class TableReader:
             self._fd = None
 
 
-def runtime_path(source: Path) -> Path:
-    return source.with_name(source.stem + ".runtime.gguf")
+def runtime_path(source: Path, source_digest: str) -> Path:
+    """The runtime copy's name carries the source's content hash: two different files of the same name and
+    size (``x/models/m.gguf``, ``y/models/m.gguf``) never share a copy."""
+    return source.with_name(f"{source.stem}.{source_digest[:16]}.runtime.gguf")
 
 
 def _int_field(reader, key: str) -> int | None:
@@ -105,11 +107,10 @@ def _check_source(reader, source: Path) -> None:
         )
 
 
-def split_gguf(source: Path, target: Path | None = None) -> Path:
-    """Write the runtime GGUF for ``source`` (no vocabulary, placeholder table); return its path."""
+def split_gguf(source: Path, target: Path) -> Path:
+    """Write the runtime GGUF for ``source`` (no vocabulary, placeholder table) to ``target``."""
     import gguf
 
-    target = target or runtime_path(source)
     reader = gguf.GGUFReader(str(source))
     _check_source(reader, source)
     table = next(t for t in reader.tensors if t.name == TABLE)
@@ -166,16 +167,24 @@ def read_table(runtime: Path, source: Path) -> TokenTable | None:
 
 
 def prepare_runtime(source: Path) -> tuple[Path, TokenTable]:
-    """The runtime GGUF beside ``source`` (written on first use) and the token table to read from."""
-    runtime = runtime_path(source)
-    if not os.access(source.parent, os.W_OK):
-        from ._cache import cache_dir_for
+    """The runtime GGUF for ``source`` (written on first use, checked on every use) and its token table."""
+    from filelock import FileLock
 
+    from .._files import check_gguf, fingerprint, record_files
+    from ._cache import artifact_damage, cache_dir_for, write_manifest
+
+    check_gguf(source)
+    digest = fingerprint(source)
+    runtime = runtime_path(source, digest)
+    if not os.access(source.parent, os.W_OK):
         runtime = cache_dir_for(source.parent, None) / runtime.name
-    table = read_table(runtime, source) if runtime.is_file() else None
-    if table is None or runtime.stat().st_mtime < source.stat().st_mtime:
-        split_gguf(source, runtime)
-        table = read_table(runtime, source)
+    with FileLock(str(runtime) + ".lock"):
+        if artifact_damage(runtime) is not None:
+            split_gguf(source, runtime)
+            write_manifest(
+                runtime, {"source": str(source), "source_xxh3_128": digest, "files": record_files([runtime])}
+            )
+    table = read_table(runtime, source)
     if table is None:
         raise ModelLoadError(f"could not prepare a runtime copy of {str(source)!r}.")
     return runtime, table
