@@ -111,6 +111,11 @@ class OllamaServer:
         self.delay = 0.0
         self._failures: list[tuple[int, str] | tuple[int, str, str]] = []
         self.headers: list[dict[str, str]] = []
+        self.request_times: list[float] = []
+        self.in_flight = 0
+        self.peak_in_flight = 0
+        self.retry_after: float | None = None
+        """Seconds sent as ``Retry-After`` with an injected 429, as a rate-limiting proxy would."""
         self._lock = threading.Lock()
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -155,6 +160,7 @@ class OllamaServer:
         with self._lock:
             self.requests.append((method, path, body))
             self.headers.append(headers)
+            self.request_times.append(time.monotonic())
             return self._failures.pop(0) if self._failures else None
 
     def _find(self, name: str) -> str | None:
@@ -202,6 +208,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=utf-8")
         self.send_header("Content-Length", str(len(body)))
+        if status == 429 and self.ollama.retry_after is not None:
+            self.send_header("Retry-After", str(self.ollama.retry_after))
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
@@ -258,7 +266,14 @@ class _Handler(BaseHTTPRequestHandler):
         self._dispatch({"/": self._root, "/api/version": self._version}, False)
 
     def do_POST(self) -> None:  # noqa: N802
-        self._dispatch({"/api/embed": self._embed, "/api/chat": self._chat, "/api/show": self._show}, True)
+        with self.ollama._lock:
+            self.ollama.in_flight += 1
+            self.ollama.peak_in_flight = max(self.ollama.peak_in_flight, self.ollama.in_flight)
+        try:
+            self._dispatch({"/api/embed": self._embed, "/api/chat": self._chat, "/api/show": self._show}, True)
+        finally:
+            with self.ollama._lock:
+                self.ollama.in_flight -= 1
 
     # -- endpoints ---------------------------------------------------------------------------------
 

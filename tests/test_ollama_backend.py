@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import warnings
 
@@ -174,3 +175,20 @@ async def test_api_key_and_client_kwargs_reach_ollama(server, asynchronous):
     sent = {key.lower(): value for key, value in server.headers[-1].items()}
     assert sent["authorization"] == "Bearer sk-ollama-proxy" and sent["x-team"] == "search"
     assert "sk-ollama-proxy" not in repr(embedder.runtime) + repr(embedder.settings)
+
+
+@pytest.mark.parametrize("asynchronous", [False, True])
+async def test_retry_after_is_honoured(server, asynchronous):
+    server.retry_after = 1
+    server.fail_next(429, "rate limited")
+    embedder = remote(server, max_retries=1)
+    got = await embedder.aembed(["a"]) if asynchronous else embedder.embed(["a"])
+    assert len(got) == 1 and len(server.request_times) == 2
+    assert server.request_times[1] - server.request_times[0] >= 0.95  # waited as told, not the 0.25 s backoff
+
+
+async def test_the_concurrency_bound_holds_across_calls_on_one_object(server):
+    server.delay = 0.2
+    embedder = remote(server, max_concurrency=2)
+    await asyncio.gather(*(embedder.aembed_query(f"q{i}") for i in range(12)))
+    assert len(embed_bodies(server)) == 12 and server.peak_in_flight == 2

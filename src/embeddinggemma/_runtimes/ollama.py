@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -11,7 +12,15 @@ import numpy as np
 from .._errors import ModelLoadError, ServerError
 from .._settings import DEFAULT_MODEL
 from .base import ContextOverflow
-from .server import Retryable, ServerRuntimeBase, import_client, not_json, transport_failure, vectors_from_rows
+from .server import (
+    Retryable,
+    ServerRuntimeBase,
+    import_client,
+    not_json,
+    retry_after_seconds,
+    transport_failure,
+    vectors_from_rows,
+)
 
 if TYPE_CHECKING:
     from .._settings import EmbeddingSettings
@@ -19,6 +28,17 @@ if TYPE_CHECKING:
 DEFAULT_OLLAMA_URL = "http://localhost:11434"
 DEFAULT_OLLAMA_MODEL = "embeddinggemma"
 """The Ollama library tag used when ``model`` is left at the hub id."""
+
+
+_retry_after: contextvars.ContextVar[float | None] = contextvars.ContextVar("ollama_retry_after", default=None)
+
+
+def _keep_retry_after(response: Any) -> None:
+    _retry_after.set(retry_after_seconds(response.headers.get("retry-after")))
+
+
+async def _akeep_retry_after(response: Any) -> None:
+    _keep_retry_after(response)
 
 
 class OllamaRuntime(ServerRuntimeBase):
@@ -37,13 +57,24 @@ class OllamaRuntime(ServerRuntimeBase):
         self._where = f"Ollama at {self.url}"
         self._num_ctx = settings.max_seq_length
         self._keep_alive = settings.keep_alive
-        self._own_client(self._ollama.Client(host=self.url, **self._client_options))
+        # The ollama client raises without the response's headers: a hook keeps Retry-After for the retry
+        # policy (a context variable, so concurrent async requests each see their own).
+        hooks = self._client_options.get("event_hooks") or {}
+        self._sync_options = {
+            **self._client_options,
+            "event_hooks": {**hooks, "response": [*hooks.get("response", []), _keep_retry_after]},
+        }
+        self._async_options = {
+            **self._client_options,
+            "event_hooks": {**hooks, "response": [*hooks.get("response", []), _akeep_retry_after]},
+        }
+        self._own_client(self._ollama.Client(host=self.url, **self._sync_options))
 
     def __repr__(self) -> str:  # never show the API key
         return f"OllamaRuntime(url={self.url!r}, model={self.model!r})"
 
     def _async_client(self) -> Any:
-        return self._ollama.AsyncClient(host=self.url, **self._client_options)
+        return self._ollama.AsyncClient(host=self.url, **self._async_options)
 
     def _send(self, client: Any, texts: Sequence[str], span: range, truncate: bool) -> np.ndarray:
         try:
@@ -85,7 +116,7 @@ class OllamaRuntime(ServerRuntimeBase):
             if "context length" in detail or "context window" in detail:
                 return ContextOverflow(list(span), f"{self._where}: {detail}")
             error = ServerError(f"{self._where} answered {status}: {detail}")
-            return Retryable(error) if status == 429 or status >= 500 else error
+            return Retryable(error, _retry_after.get()) if status == 429 or status >= 500 else error
         if isinstance(exc, json.JSONDecodeError):  # the client parses the body itself
             return not_json(self._where, exc.doc)
         return transport_failure(
