@@ -218,7 +218,7 @@ def test_missing_runtimes_name_the_extra_to_install(tiny):
         "onnxruntime",
         f"from embeddinggemma import Embedder\nEmbedder(model={tiny!r}, quantization='int8').embed(['x'])",
     )
-    assert onnx_run.returncode != 0 and "pip install 'embeddinggemma[onnx]'" in onnx_run.stderr
+    assert onnx_run.returncode != 0 and "the ONNX Runtime engine is not installed" in onnx_run.stderr
 
 
 def test_quantized_runtimes_do_not_import_torch(tiny):
@@ -239,7 +239,7 @@ def test_quantized_runtimes_do_not_import_torch(tiny):
 def onnx_int8(tiny):
     from embeddinggemma._runtimes.onnx import OnnxModel
 
-    return OnnxModel(tiny, quantization="int8")
+    return OnnxModel(tiny, precision="int8")
 
 
 @needs_onnx

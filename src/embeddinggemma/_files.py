@@ -14,6 +14,14 @@ from pathlib import Path
 
 from ._errors import ModelLoadError
 
+GATED_HINT = (
+    "google/embeddinggemma-300m is a gated repository: accept the licence at "
+    "https://huggingface.co/google/embeddinggemma-300m, then log in with `hf auth login` "
+    "(or set HF_TOKEN). Or pass the path of a local copy of the model folder: "
+    "`model=` in LangChain, `model_name=` in LlamaIndex."
+)
+"""What to do about the gated hub id, for every error of loading it."""
+
 _CHUNK = 8 << 20
 _REDOWNLOAD = "re-download the model folder (e.g. `hf download google/embeddinggemma-300m --local-dir DIR`)"
 

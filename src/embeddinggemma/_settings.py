@@ -35,16 +35,18 @@ FULL_DIMENSIONS = DIMENSIONS[0]
 MAX_SEQ_LENGTH = 2048
 BACKENDS = ("local", "ollama", "openai")
 """Where the model runs: in this process, or on an Ollama or OpenAI-compatible server."""
-ENGINES = {None: "torch", "q8_0": "llama.cpp", "q4_0": "llama.cpp", "int8": "onnxruntime"}
-"""Which engine runs a local model at each ``quantization`` (``None``: the exact float path)."""
-QUANTIZATIONS = tuple(name for name in ENGINES if name is not None)
+ENGINES = ("auto", "torch", "onnxruntime", "llama.cpp")
+"""Which engine runs a local model; ``auto`` chooses by the hardware (see :func:`resolve`)."""
+QUANTIZATION_ENGINES = {"q8_0": "llama.cpp", "q4_0": "llama.cpp", "int8": "onnxruntime"}
+"""The engine that runs each ``quantization``."""
+QUANTIZATIONS = tuple(QUANTIZATION_ENGINES)
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("auto", "float32", "bfloat16")
 _FLOAT16 = ("float16", "fp16", "half")
 
 Truncation = Literal["warn", "error", "silent"]
 TRUNCATIONS = ("warn", "error", "silent")
-_CHOICES = {"task": tuple(TASKS), "truncation": TRUNCATIONS, "backend": BACKENDS}
+_CHOICES = {"task": tuple(TASKS), "truncation": TRUNCATIONS, "backend": BACKENDS, "engine": ENGINES}
 _INTEGER_BOUNDS = {
     "max_seq_length": (1, MAX_SEQ_LENGTH),
     "batch_size": (1, None),
@@ -106,9 +108,12 @@ class EmbeddingSettings(BaseModel):
     backend: str = "local"
     """Where the model runs: ``local`` (this process), ``ollama``, or ``openai`` (any OpenAI-compatible
     ``/v1/embeddings`` server). Prompts, sizes and checks are the same everywhere."""
+    engine: str = "auto"
+    """Which engine runs a local model: ``auto`` (torch on a CUDA or Apple GPU when torch is installed,
+    else ONNX Runtime on the CPU, exact float32), ``onnxruntime``, ``torch`` or ``llama.cpp``."""
     quantization: str | None = None
-    """Local on-device runtimes: ``q8_0`` / ``q4_0`` (GGUF, run by llama.cpp) or ``int8`` (ONNX Runtime).
-    ``None`` is the exact float path (torch)."""
+    """Smaller, approximate local runtimes: ``q8_0`` / ``q4_0`` (GGUF, run by llama.cpp) or ``int8``
+    (ONNX Runtime). ``None`` is the exact float path."""
     base_url: str | None = None
     """Server address for ``ollama`` / ``openai`` (``None``: the backend's default; ``openai`` also takes
     the presets ``llama-server`` and ``docker-model-runner``)."""
@@ -203,6 +208,21 @@ class EmbeddingSettings(BaseModel):
                 f"quantization={self.quantization!r} applies to the local backend; a server "
                 f"(backend={self.backend!r}) serves whatever weights it loaded: pick a quantized "
                 "model on the server instead (e.g. Ollama's embeddinggemma:300m-qat-q8_0)."
+            )
+        if self.engine != "auto" and self.backend != "local":
+            raise ValueError(
+                f"engine={self.engine!r} applies to the local backend; backend={self.backend!r} is a server."
+            )
+        needed = QUANTIZATION_ENGINES.get(self.quantization or "")
+        if needed and self.engine not in ("auto", needed):
+            raise ValueError(
+                f"quantization={self.quantization!r} runs on {needed}, not engine={self.engine!r}: "
+                f"pass engine='auto' (or {needed!r})."
+            )
+        if self.engine in ("onnxruntime", "llama.cpp") and self.device.split(":")[0] in ("cuda", "mps"):
+            raise ValueError(
+                f"engine={self.engine!r} runs on the CPU in this package; device={self.device!r} needs "
+                "engine='torch' (or 'auto')."
             )
         for framework_name, name in self._framework_names.items():
             self.__dict__[framework_name] = getattr(self, name)  # the framework reads its own name

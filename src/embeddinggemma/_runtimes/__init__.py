@@ -7,7 +7,11 @@ are shared per process by spec; each pipeline gets its own runtime object holdin
 
 from __future__ import annotations
 
+import glob
+import importlib.util
 import os
+import platform
+import sys
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -16,7 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 
 from .._errors import ModelLoadError
-from .._settings import ENGINES
+from .._settings import QUANTIZATION_ENGINES
 from .base import ContextOverflow, LocalRuntime, Runtime, ServerRuntime
 
 if TYPE_CHECKING:
@@ -41,17 +45,46 @@ class RuntimeSpec:
 
 
 def resolve(settings: EmbeddingSettings) -> RuntimeSpec:
-    """The runtime ``settings`` ask for; checks a local path and (torch only) the device, once."""
+    """The runtime ``settings`` ask for; checks a local path and (torch only) the device, once.
+
+    ``engine="auto"`` picks torch when it is installed and a CUDA or Apple GPU is present (judged
+    without importing torch, which costs hundreds of MB), else ONNX Runtime's exact float32 CPU engine.
+    """
     if settings.backend != "local":
         return RuntimeSpec(settings.backend, settings.model)
     model = _local_model(settings.model)
-    engine = "llama.cpp" if model.lower().endswith(".gguf") else ENGINES[settings.quantization]
-    if engine != "torch":  # the CPU engines never import torch
-        return RuntimeSpec(engine, model, settings.quantization)
+    if model.lower().endswith(".gguf"):
+        return RuntimeSpec("llama.cpp", model, settings.quantization)
+    if settings.quantization is not None:
+        return RuntimeSpec(QUANTIZATION_ENGINES[settings.quantization], model, settings.quantization)
+    engine = settings.engine if settings.engine != "auto" else _auto_engine(settings)
+    if engine == "llama.cpp":
+        raise ValueError(
+            "engine='llama.cpp' runs GGUF files: pass quantization='q8_0' or 'q4_0', or a .gguf file as model."
+        )
+    if engine == "onnxruntime":
+        return RuntimeSpec(engine, model)
     from .._device import resolve_device, resolve_dtype
 
     device = resolve_device(settings.device)
     return RuntimeSpec(engine, model, None, device, resolve_dtype(settings.dtype, device))
+
+
+def _auto_engine(settings: EmbeddingSettings) -> str:
+    has_torch = importlib.util.find_spec("torch") is not None
+    if not importlib.util.find_spec("onnxruntime"):
+        return "torch"
+    wants_gpu = settings.device.split(":")[0] in ("cuda", "mps") or settings.dtype == "bfloat16"
+    if has_torch and (wants_gpu or (settings.device == "auto" and _accelerator_present())):
+        return "torch"
+    return "onnxruntime"
+
+
+def _accelerator_present() -> bool:
+    """A CUDA driver or Apple silicon (MPS), seen without importing torch."""
+    if sys.platform == "darwin":
+        return platform.machine() == "arm64"
+    return os.path.exists("/proc/driver/nvidia/version") or bool(glob.glob("/dev/nvidia[0-9]*"))
 
 
 def _local_model(model: str) -> str:
@@ -112,7 +145,7 @@ def create_runtime(settings: EmbeddingSettings) -> Runtime:
     elif spec.engine == "onnxruntime":
         from .onnx import OnnxModel
 
-        model = _load_shared(spec, lambda: OnnxModel(spec.model))
+        model = _load_shared(spec, lambda: OnnxModel(spec.model, precision=spec.quantization or "f32"))
     else:
         from .torch import TorchModel
 

@@ -1,13 +1,13 @@
-"""ONNX Runtime backend: EmbeddingGemma with int8 weights, no torch at run time.
+"""ONNX Runtime on the CPU: EmbeddingGemma exact in float32 (the default on CPU) or with int8 weights.
 
-The int8 graph (built once from the model folder by :func:`embeddinggemma.quantize.build_onnx`) runs
-the transformer, mean pooling and both Dense layers; it takes scaled token embeddings, which come from
-a memory-mapped int8 table (only the rows a text uses are read). Tokenization uses the model folder's
-``tokenizer.json`` through the ``tokenizers`` library, the same Rust tokenizer sentence-transformers
-uses, so token counts and truncation match the torch path exactly.
+The graph (built once from the model folder by :func:`embeddinggemma.quantize.build_onnx`, no torch
+needed) runs the transformer, mean pooling and both Dense layers on *scaled token embeddings*; the
+token rows are read from disk as a text needs them (:mod:`.token_rows`). Tokenization uses the light
+tokenizer (:mod:`embeddinggemma._tokenizer`), id for id the model's Hugging Face tokenizer, so token
+counts and truncation match the torch path exactly.
 
-Each text runs on its own (batch of one): dynamic int8 quantization scales activations per tensor, so
-a text's vector would otherwise depend on the other texts and the padding in its batch.
+Each text runs on its own (batch of one): a padded batch spends work on padding, and int8's dynamic
+quantization would make a text's vector depend on the other texts in its batch.
 """
 
 from __future__ import annotations
@@ -20,42 +20,43 @@ import numpy as np
 
 from .._errors import ModelLoadError
 from .cpu import threads
+from .token_rows import Int8Rows, SafetensorsRows
+
+TOKEN_TABLE = "embed_tokens.weight"
+PRECISIONS = ("f32", "int8")
 
 
 def _import_onnxruntime():
     try:
         import onnxruntime
-        import tokenizers  # noqa: F401
     except ImportError as exc:
         raise ImportError(
-            "quantization='int8' runs on ONNX Runtime, which is not installed: pip install 'embeddinggemma[onnx]'"
+            "the ONNX Runtime engine is not installed: pip install 'embeddinggemma' (it is a default "
+            "dependency) or pip install onnxruntime"
         ) from exc
     return onnxruntime
 
 
 class OnnxModel:
-    """EmbeddingGemma as an int8 ONNX Runtime session, safe to share between threads."""
+    """EmbeddingGemma as an ONNX Runtime session, safe to share between threads."""
 
-    def __init__(self, model: str, *, quantization: str = "int8") -> None:
+    def __init__(self, model: str, *, precision: str = "f32") -> None:
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision={precision!r} is not an ONNX precision; use one of {PRECISIONS}.")
         ort = _import_onnxruntime()
-        from tokenizers import Tokenizer
-
+        from .._tokenizer import Tokenizer
         from ..quantize import build_onnx
         from ..quantize._cache import resolve_model_dir
-        from ..quantize._onnx_export import table_paths
+        from ..quantize._onnx_table import table_paths
 
         folder = resolve_model_dir(model)
-        self.artifact = build_onnx(folder, quantization)
-        tokenizer_file = Path(folder) / "tokenizer.json"
-        if not tokenizer_file.is_file():
-            raise ModelLoadError(f"{str(folder)!r} has no tokenizer.json; the ONNX runtime tokenizes with it.")
-        self._tokenizer = Tokenizer.from_file(str(tokenizer_file))
-        self._tokenizer.no_padding()
-        self._tokenizer.no_truncation()
-        table_path, scales_path = table_paths(self.artifact)
-        self._table = np.load(table_path, mmap_mode="r")
-        self._scales = np.load(scales_path)
-        self._scale = np.float32(np.sqrt(self._table.shape[1]))
+        self.artifact = build_onnx(folder, precision)
+        self._tokenizer = Tokenizer(folder)
+        if precision == "f32":
+            self._rows = SafetensorsRows(Path(folder) / "model.safetensors", TOKEN_TABLE)
+        else:
+            self._rows = Int8Rows(*table_paths(self.artifact))
+        self._scale = np.float32(np.sqrt(self._rows.width))
 
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads()
@@ -63,37 +64,25 @@ class OnnxModel:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         try:
             self._session = ort.InferenceSession(str(self.artifact), options, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # a corrupt or foreign file: say which and how to rebuild
+        except Exception as exc:  # a foreign file: say which and how to rebuild
             raise ModelLoadError(
                 f"ONNX Runtime could not load {str(self.artifact)!r}: {exc}. Delete it to rebuild it, or run "
-                f"`python -m embeddinggemma quantize {model} --quantization {quantization}`."
+                f"`python -m embeddinggemma quantize {model} --quantization onnx-{precision}`."
             ) from exc
         self.full_dimensions = int(self._session.get_outputs()[0].shape[-1])
-        # The tokenizer's truncation setting is shared state; one lock serialises callers.
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # one run at a time: the session already uses every core
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
-        with self._lock:
-            self._tokenizer.no_truncation()
-            return [len(e.ids) for e in self._tokenizer.encode_batch(list(texts), add_special_tokens=True)]
-
-    def _embeddings(self, ids: list[int]) -> np.ndarray:
-        rows = np.asarray(self._table[ids], dtype=np.float32) * self._scales[ids, None]
-        return (rows * self._scale)[None]
+        return self._tokenizer.count(texts)
 
     def encode(self, texts: Sequence[str], *, max_seq_length: int, batch_size: int, show_progress: bool) -> np.ndarray:
-        from tqdm import tqdm
+        from tqdm.auto import tqdm
 
         out = np.empty((len(texts), self.full_dimensions), dtype=np.float32)
+        encoded = self._tokenizer.encode(texts, max_seq_length)  # cut as the torch path cuts: <bos> … <eos>
         with self._lock:
-            # The tokenizer cuts the text, not its <bos>/<eos>, exactly as the torch path does.
-            self._tokenizer.enable_truncation(max_length=max_seq_length)
-            try:
-                encodings = self._tokenizer.encode_batch(list(texts), add_special_tokens=True)
-            finally:
-                self._tokenizer.no_truncation()
-            for i, encoding in enumerate(tqdm(encodings, disable=not show_progress, unit="text")):
-                embeds = self._embeddings(encoding.ids)
+            for i, ids in enumerate(tqdm(encoded, disable=not show_progress, unit="text")):
+                embeds = (self._rows(np.asarray(ids)) * self._scale)[None]
                 mask = np.ones((1, embeds.shape[1]), dtype=np.int64)
                 out[i] = self._session.run(None, {"inputs_embeds": embeds, "attention_mask": mask})[0][0]
         return out

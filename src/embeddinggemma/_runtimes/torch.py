@@ -10,18 +10,12 @@ from pathlib import Path
 import numpy as np
 
 from .._errors import ModelLoadError
-from .._files import check_model_folder
+from .._files import GATED_HINT, check_model_folder
 
 # Bidirectional attention for Gemma3 (`use_bidirectional_attention`) arrived in transformers 4.56.
 # Older releases silently fall back to causal attention, which costs a large share of recall.
 MIN_TRANSFORMERS = (4, 56)
 
-GATED_HINT = (
-    "google/embeddinggemma-300m is a gated repository: accept the licence at "
-    "https://huggingface.co/google/embeddinggemma-300m, then log in with `hf auth login` "
-    "(or set HF_TOKEN). Or pass the path of a local copy of the model folder: "
-    "`model=` in LangChain, `model_name=` in LlamaIndex."
-)
 
 
 def check_transformers_version(version: str) -> None:

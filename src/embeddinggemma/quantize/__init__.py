@@ -2,7 +2,8 @@
 
 - :func:`build_gguf`: a GGUF file for llama.cpp (``f32``, ``f16``, ``q8_0``, ``q4_0``), with pooling
   and both Dense projections inside it.
-- :func:`build_onnx`: an ONNX Runtime model with int8 dynamic quantization (``int8``) or float32.
+- :func:`build_onnx`: an ONNX Runtime model in float32 (exact; the default CPU engine) or with int8
+  weights, written from the safetensors without torch.
 
 Each artifact's name carries its settings and a content fingerprint of the source files, so a changed
 model gets a new artifact. Its manifest (``<artifact>.json``, written last) records how it was made and
@@ -37,7 +38,7 @@ logger = logging.getLogger("embeddinggemma")
 __all__ = ["ARTIFACTS", "GGUF_TYPES", "ONNX_TYPES", "artifact_path", "build", "build_gguf", "build_onnx"]
 
 GGUF_TYPES = ("f32", "f16", "q8_0", "q4_0")
-ONNX_TYPES = ("int8", "f32")
+ONNX_TYPES = ("f32", "int8")
 ARTIFACTS = {**{name: ("gguf", name) for name in GGUF_TYPES}, "int8": ("onnx", "int8"), "onnx-f32": ("onnx", "f32")}
 """Every artifact the command line builds, by name: ``(format, quantization)``. The runtime's
 ``quantization=`` names (q8_0, q4_0, int8) are among them."""
@@ -100,36 +101,48 @@ def build_gguf(
 
 def build_onnx(
     model_dir: str | os.PathLike[str],
-    quantization: str = "int8",
+    quantization: str = "f32",
     cache_dir: str | os.PathLike[str] | None = None,
     *,
     force: bool = False,
 ) -> Path:
-    """The ONNX model of ``model_dir`` for ONNX Runtime (``int8`` dynamic quantization, or ``f32``)."""
+    """The ONNX model of ``model_dir`` for ONNX Runtime: exact ``f32`` (the default CPU engine), or ``int8``.
+
+    Written straight from the safetensors with ``onnx`` and numpy, streaming the weights: no torch.
+    """
     if quantization not in ONNX_TYPES:
         raise ValueError(f"quantization={quantization!r} is not an ONNX type; use one of {', '.join(ONNX_TYPES)}.")
     try:
         import onnx  # noqa: F401
-        import onnxruntime  # noqa: F401
     except ImportError as exc:
         raise _missing_extra("onnx", exc) from exc
-    from ._onnx_export import export_onnx, table_paths
+    from ._onnx_graph import data_path, write_onnx_graph
+    from ._onnx_int8 import quantize_graph
+    from ._onnx_table import table_paths, write_int8_table
 
     folder = resolve_model_dir(str(model_dir))
     target = artifact_path(folder, "onnx", quantization, cache_dir)
+    if quantization == "f32":
 
-    def write(source: Path, temporary: Path, kind: str) -> None:
-        export_onnx(source, temporary, kind, artifact=target)
+        def write(source: Path, temporary: Path, kind: str) -> None:
+            write_onnx_graph(source, temporary, data_name=data_path(target).name)
 
+        files = [target, data_path(target)]
+    else:
+
+        def write(source: Path, temporary: Path, kind: str) -> None:
+            float_graph = temporary.with_name(temporary.name + ".f32.onnx")
+            try:
+                write_onnx_graph(source, float_graph)
+                quantize_graph(float_graph, temporary)
+            finally:
+                float_graph.unlink(missing_ok=True)
+                data_path(float_graph).unlink(missing_ok=True)
+            write_int8_table(source, target)
+
+        files = [target, *table_paths(target)]
     return _build(
-        folder,
-        target,
-        "onnx",
-        quantization,
-        write,
-        files=[target, *table_paths(target)],
-        force=force,
-        converter=export_onnx.__module__,
+        folder, target, "onnx", quantization, write, files=files, force=force, converter=write_onnx_graph.__module__
     )
 
 

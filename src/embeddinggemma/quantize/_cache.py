@@ -10,7 +10,7 @@ from pathlib import Path
 import xxhash
 
 from .._errors import ModelLoadError
-from .._files import check_model_folder, damage, fingerprint
+from .._files import GATED_HINT, check_model_folder, damage, fingerprint
 
 SUBFOLDER = "quantized"
 # Files whose content decides the artifact: weights, module stack, tokenizer, prompts.
@@ -42,17 +42,13 @@ def resolve_model_dir(model: str) -> Path:
 
             folder = Path(snapshot_download(model))
         except Exception as exc:  # gated, offline, unknown id: one actionable error
-            raise ModelLoadError(
-                f"could not fetch {model!r} to build a quantized copy: {exc}. Pass the path of a local "
-                "embeddinggemma-300m folder as the model, or log in with `hf auth login` after accepting "
-                "the licence at https://huggingface.co/google/embeddinggemma-300m."
-            ) from exc
+            raise ModelLoadError(f"could not fetch {model!r}: {exc}\n{GATED_HINT}") from exc
+    check_model_folder(folder)
     if not (folder / "model.safetensors").is_file():
         raise ModelLoadError(
             f"{str(folder)!r} is not an EmbeddingGemma sentence-transformers folder (no model.safetensors); "
             "point `model` at the downloaded embeddinggemma-300m folder or at a .gguf file."
         )
-    check_model_folder(folder)
     return folder
 
 

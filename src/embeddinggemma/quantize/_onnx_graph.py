@@ -1,0 +1,462 @@
+"""Write EmbeddingGemma's float32 ONNX graph straight from the model folder, without torch.
+
+The graph is the one :mod:`._onnx_export` traces through torch, spelled out op by op: the Gemma3 text
+transformer with bidirectional attention, mean pooling over the attention mask, then the Dense layers
+of the sentence-transformers stack (not normalised). Its inputs are ``inputs_embeds`` (float32
+``[batch, length, hidden]``: token rows already multiplied by ``sqrt(hidden)``, looked up outside the
+graph, so the 262,144-row token table is never part of it) and ``attention_mask`` (int64
+``[batch, length]``); its output is ``embeddings`` (float32 ``[batch, dense_out]``).
+
+Design:
+
+- Only ``onnx`` and ``numpy`` are needed (safetensors reads the weights): no torch, transformers or
+  onnxscript at build time.
+- Weights stream: each tensor is read from the safetensors file, transposed for ``MatMul`` and written
+  at once to the external-data file beside the graph; the graph proto only points at it. The model file
+  is opened once per layer, so at most one layer's weights (and its mapped pages) are in memory.
+- Plain opset-18 ops, in the shapes ONNX Runtime's optimizer recognises: RMSNorm as
+  Pow/ReduceMean/Add/Sqrt/Div/Mul (fused to ``SimplifiedLayerNormalization``), tanh-GELU as its textbook
+  formula (fused to ``FastGelu``), attention as MatMul/Add/Softmax/MatMul.
+- Masks are computed in the graph from ``attention_mask`` (keys only, as transformers does), so a text's
+  vector does not depend on the padding or the other texts in its batch.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+OPSET = 18
+IR_VERSION = 8  # the first IR version that carries opset 18; ONNX Runtime 1.14+ reads it
+INPUTS = ("inputs_embeds", "attention_mask")
+OUTPUT = "embeddings"
+_ALIGNMENT = 4096  # page-aligned weights let ONNX Runtime map the data file instead of copying it
+_MASKED = float(np.finfo(np.float32).min)  # finite, so a row with every key masked stays NaN-free
+_TANH_GELU = {"gelu_pytorch_tanh", "gelu_new", "gelu_fast", "gelu_python_tanh"}
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """The Gemma3 text transformer's shape, read from ``config.json``."""
+
+    hidden: int
+    intermediate: int
+    heads: int
+    kv_heads: int
+    head_dim: int
+    eps: float
+    query_scale: float
+    window: int
+    """Sliding layers let position ``i`` see ``j`` when ``abs(i - j) < window``."""
+    layer_types: tuple[str, ...]
+    inverse_frequencies: dict[str, np.ndarray]
+    """RoPE inverse frequencies (float32, ``head_dim / 2``) by layer type."""
+    tanh_gelu: bool
+
+
+@dataclass(frozen=True)
+class Dense:
+    """One sentence-transformers Dense layer (identity activation)."""
+
+    folder: Path
+    in_features: int
+    out_features: int
+    bias: bool
+
+
+def read_architecture(config: dict[str, Any]) -> Architecture:
+    """The transformer's hyper-parameters, with transformers' defaults and conventions applied."""
+    if config.get("model_type") not in ("gemma3_text", None):
+        raise ValueError(f"expected a gemma3_text transformer, not {config.get('model_type')!r}")
+    if not config.get("use_bidirectional_attention"):
+        raise ValueError("the graph is bidirectional; this config is a causal (generative) Gemma 3")
+    if config.get("attention_bias"):
+        raise ValueError("attention_bias=true is not supported (EmbeddingGemma's projections have no bias)")
+    activation = config.get("hidden_activation", "gelu_pytorch_tanh")
+    if activation not in _TANH_GELU | {"gelu"}:
+        raise ValueError(f"hidden_activation={activation!r} is not supported")
+    hidden, heads = int(config["hidden_size"]), int(config["num_attention_heads"])
+    head_dim = int(config.get("head_dim") or hidden // heads)
+    layers = int(config["num_hidden_layers"])
+    pattern = int(config.get("sliding_window_pattern", config.get("_sliding_window_pattern", 6)))
+    layer_types = tuple(
+        config.get("layer_types")
+        or ["sliding_attention" if (i + 1) % pattern else "full_attention" for i in range(layers)]
+    )
+    # Gemma3TextConfig turns the saved window into an exclusive half-width when attention is
+    # bidirectional ("due to fa we set exclusive bounds"): 512 on disk lets |i - j| <= 256 attend.
+    window = int(config.get("sliding_window") or 4096) // 2 + 1
+    # Gemma3Attention never passes attn_logit_softcapping to its attention function, and
+    # final_logit_softcapping belongs to the LM head: neither changes the text model's output.
+    return Architecture(
+        hidden=hidden,
+        intermediate=int(config["intermediate_size"]),
+        heads=heads,
+        kv_heads=int(config.get("num_key_value_heads") or heads),
+        head_dim=head_dim,
+        eps=float(config.get("rms_norm_eps", 1e-6)),
+        query_scale=float(config.get("query_pre_attn_scalar", 256)) ** -0.5,
+        window=window,
+        layer_types=layer_types,
+        inverse_frequencies={kind: _inverse_frequencies(rope, head_dim) for kind, rope in _rope(config).items()},
+        tanh_gelu=activation in _TANH_GELU,
+    )
+
+
+def _rope(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """RoPE parameters by layer type, from the new ``rope_parameters`` or the older flat keys."""
+    parameters = config.get("rope_parameters")
+    if parameters:
+        if "rope_type" in parameters or "rope_theta" in parameters:
+            raise ValueError("expected rope_parameters per layer type (full_attention, sliding_attention)")
+        return {kind: dict(value) for kind, value in parameters.items()}
+    # transformers applies rope_scaling to the full-attention layers only.
+    full = {"rope_type": "default", **(config.get("rope_scaling") or {})}
+    full["rope_theta"] = float(config.get("rope_theta", 1_000_000.0))
+    sliding = {"rope_type": "default", "rope_theta": float(config.get("rope_local_base_freq", 10_000.0))}
+    return {"full_attention": full, "sliding_attention": sliding}
+
+
+def _inverse_frequencies(rope: dict[str, Any], head_dim: int) -> np.ndarray:
+    kind = rope.get("rope_type", rope.get("type", "default"))
+    if kind not in ("default", "linear"):
+        raise ValueError(f"rope_type={kind!r} is not supported (default and linear are)")
+    exponents = np.arange(0, head_dim, 2, dtype=np.float32) / np.float32(head_dim)
+    # transformers: 1.0 / (base ** exponents) in float32; the power is taken in float64 and rounded,
+    # which matches torch's float32 pow to the last bit on all but one of 128 frequencies (1 ulp there).
+    powers = (np.float64(rope["rope_theta"]) ** exponents.astype(np.float64)).astype(np.float32)
+    inverse = np.float32(1.0) / powers
+    if kind == "linear":
+        inverse = inverse / np.float32(rope["factor"])
+    return inverse.astype(np.float32)
+
+
+def read_dense_stack(folder: Path) -> list[Dense]:
+    """The Dense layers after mean pooling, checking the sentence-transformers stack is the expected one."""
+    modules = json.loads((folder / "modules.json").read_text())
+    kinds = [module["type"].rsplit(".", 1)[-1] for module in modules]
+    if not kinds or kinds[0] != "Transformer" or kinds[1:2] != ["Pooling"]:
+        raise ValueError(f"expected Transformer then Pooling in modules.json, found {kinds}")
+    if modules[0].get("path", "") not in ("", "."):
+        raise ValueError("the transformer must sit at the top of the model folder")
+    _check_pooling(json.loads((folder / modules[1]["path"] / "config.json").read_text()))
+    dense: list[Dense] = []
+    for module, kind in zip(modules[2:], kinds[2:], strict=True):
+        if kind == "Normalize":
+            continue  # the graph's output is not normalised: callers normalise (and truncate) after
+        if kind != "Dense":
+            raise ValueError(f"module {module['path']!r} ({kind}) is not supported after pooling")
+        path = folder / module["path"]
+        settings = json.loads((path / "config.json").read_text())
+        activation = settings.get("activation_function", "torch.nn.modules.linear.Identity")
+        if not activation.endswith("Identity"):
+            raise ValueError(f"{module['path']}: activation {activation!r} is not supported (Identity is)")
+        dense.append(Dense(path, int(settings["in_features"]), int(settings["out_features"]), bool(settings["bias"])))
+    return dense
+
+
+def _check_pooling(settings: dict[str, Any]) -> None:
+    mode = settings.get("pooling_mode")
+    if mode is None:
+        chosen = [key for key, value in settings.items() if key.startswith("pooling_mode_") and value]
+        mode = "mean" if chosen == ["pooling_mode_mean_tokens"] else ",".join(chosen)
+    if mode != "mean":
+        raise ValueError(f"pooling {mode!r} is not supported (mean is)")
+    if not settings.get("include_prompt", True):
+        raise ValueError("include_prompt=false pooling is not supported")
+
+
+class GraphWriter:
+    """Nodes and initializers of one graph; weights go straight into the external-data file."""
+
+    def __init__(self, data: IO[bytes], location: str) -> None:
+        self.nodes: list[onnx.NodeProto] = []
+        self.initializers: list[TensorProto] = []
+        self._data = data
+        self._location = location
+        self._constants: dict[tuple[str, bytes, tuple[int, ...]], str] = {}
+        self._scope = ""
+        self._count = 0
+
+    @contextmanager
+    def scope(self, name: str) -> Iterator[None]:
+        """Prefix the names of the nodes made inside (``layers.3/``): readable profiles and graphs."""
+        outer, self._scope = self._scope, f"{self._scope}{name}/"
+        try:
+            yield
+        finally:
+            self._scope = outer
+
+    def op(self, op_type: str, *inputs: str, outputs: int = 1, **attributes: Any) -> Any:
+        """Add a node; its one output name, or a list of them when ``outputs > 1``."""
+        self._count += 1
+        name = f"{self._scope}{op_type}_{self._count}"
+        names = [f"{name}:{i}" for i in range(outputs)]
+        self.nodes.append(helper.make_node(op_type, list(inputs), names, name=name, **attributes))
+        return names[0] if outputs == 1 else names
+
+    def constant(self, value: Any, dtype: type = np.float32) -> str:
+        """A small inline initializer (shapes, scalars), shared by every node that uses the same value."""
+        array = np.asarray(value, dtype=dtype)
+        key = (array.dtype.str, array.tobytes(), array.shape)
+        if key not in self._constants:
+            name = f"const_{len(self._constants)}"
+            self.initializers.append(numpy_helper.from_array(array, name))
+            self._constants[key] = name
+        return self._constants[key]
+
+    def weight(self, name: str, array: np.ndarray) -> str:
+        """Append ``array`` (as little-endian float32) to the data file and declare it as external data."""
+        array = np.ascontiguousarray(array, dtype="<f4")
+        offset = self._data.tell()
+        padding = -offset % _ALIGNMENT
+        if padding:
+            self._data.write(b"\0" * padding)
+            offset += padding
+        self._data.write(memoryview(array).cast("B"))
+        tensor = TensorProto(name=name, data_type=TensorProto.FLOAT, dims=array.shape)
+        tensor.data_location = TensorProto.EXTERNAL
+        for key, value in (("location", self._location), ("offset", str(offset)), ("length", str(array.nbytes))):
+            tensor.external_data.add(key=key, value=value)
+        self.initializers.append(tensor)
+        return name
+
+
+class _LayerWeights:
+    """One decoder layer's tensors, read from the safetensors file on demand."""
+
+    def __init__(self, tensors: Any, prefix: str) -> None:
+        self._tensors = tensors
+        self._prefix = prefix
+
+    def __call__(self, name: str) -> np.ndarray:
+        return self._tensors.get_tensor(self._prefix + name).astype(np.float32, copy=False)
+
+
+class GemmaGraph:
+    """Builds the transformer, pooling and Dense layers into a :class:`GraphWriter`."""
+
+    def __init__(self, graph: GraphWriter, arch: Architecture) -> None:
+        self.g = graph
+        self.arch = arch
+
+    def rms_norm(self, x: str, weight: np.ndarray, name: str) -> str:
+        """Gemma RMSNorm over the last axis: ``x / sqrt(mean(x^2) + eps) * (1 + weight)``, all float32."""
+        g = self.g
+        # (1 + weight) is folded here in float32, exactly as Gemma3RMSNorm computes it at run time.
+        scale = np.float32(1.0) + weight.astype(np.float32)
+        mean = g.op("ReduceMean", g.op("Pow", x, g.constant(2.0)), g.constant([-1], np.int64), keepdims=1)
+        normalised = g.op("Div", x, g.op("Sqrt", g.op("Add", mean, g.constant(self.arch.eps))))
+        return g.op("Mul", normalised, g.weight(name, scale))
+
+    def linear(self, x: str, weight: np.ndarray, name: str) -> str:
+        """``x @ weight.T`` for a torch ``[out, in]`` weight (stored transposed, as MatMul wants it)."""
+        return self.g.op("MatMul", x, self.g.weight(name, weight.T))
+
+    def gelu(self, x: str) -> str:
+        g = self.g
+        if not self.arch.tanh_gelu:
+            erf = g.op("Erf", g.op("Mul", x, g.constant(1 / math.sqrt(2.0))))
+            return g.op("Mul", x, g.op("Mul", g.constant(0.5), g.op("Add", erf, g.constant(1.0))))
+        # 0.5 x (1 + tanh(sqrt(2/pi) x (1 + 0.044715 x^2))), in the order ONNX Runtime's FastGeluFusion
+        # matches (its Pow-based pattern only knows Pow up to opset 13).
+        square = g.op("Mul", g.op("Mul", x, g.constant(0.044715)), x)
+        inner = g.op("Mul", g.op("Mul", x, g.constant(math.sqrt(2.0 / math.pi))), g.op("Add", square, g.constant(1.0)))
+        return g.op("Mul", g.op("Mul", x, g.constant(0.5)), g.op("Add", g.op("Tanh", inner), g.constant(1.0)))
+
+    def rotary_tables(self, positions: str) -> dict[str, tuple[str, str]]:
+        """Per layer type: ``cos`` and the sign-folded ``sin`` as ``[length, 1, 1, head_dim]``.
+
+        transformers rotates with ``x * cos + cat(-x2, x1) * sin``; here it is ``x * cos + cat(x2, x1) *
+        cat(-sin, sin)``, the same products bit for bit, with one Neg per layer type instead of per head.
+        """
+        g = self.g
+        tables = {}
+        for kind in sorted(set(self.arch.layer_types)):
+            inverse = self.arch.inverse_frequencies[kind]
+            angles = g.op("Mul", g.op("Unsqueeze", positions, g.constant([1], np.int64)), g.constant(inverse))
+            cos, sin = g.op("Cos", angles), g.op("Sin", angles)
+            cos = g.op("Unsqueeze", g.op("Concat", cos, cos, axis=-1), g.constant([1, 2], np.int64))
+            sin = g.op("Unsqueeze", g.op("Concat", g.op("Neg", sin), sin, axis=-1), g.constant([1, 2], np.int64))
+            tables[kind] = (cos, sin)
+        return tables
+
+    def rotate(self, x: str, table: tuple[str, str]) -> str:
+        cos, sin = table
+        first, second = self.g.op("Split", x, axis=-1, num_outputs=2, outputs=2)
+        swapped = self.g.op("Concat", second, first, axis=-1)
+        return self.g.op("Add", self.g.op("Mul", x, cos), self.g.op("Mul", swapped, sin))
+
+    def attention(self, x: str, w: _LayerWeights, name: str, rotary: tuple[str, str], bias: str) -> str:
+        """Grouped-query attention in ``[batch, kv_heads, group, length, head_dim]`` layout.
+
+        Query head ``h`` reads key/value head ``h // group`` (transformers' ``repeat_kv``), which is what
+        splitting the query heads as ``(kv_heads, group)`` and broadcasting the key over ``group`` does.
+        """
+        g, a = self.g, self.arch
+        group = a.heads // a.kv_heads
+        q = g.op("Reshape", self.linear(x, w("self_attn.q_proj.weight"), f"{name}.q_proj"),
+                 g.constant([0, 0, a.kv_heads, group, a.head_dim], np.int64))  # fmt: skip
+        k = g.op("Reshape", self.linear(x, w("self_attn.k_proj.weight"), f"{name}.k_proj"),
+                 g.constant([0, 0, a.kv_heads, 1, a.head_dim], np.int64))  # fmt: skip
+        v = g.op("Reshape", self.linear(x, w("self_attn.v_proj.weight"), f"{name}.v_proj"),
+                 g.constant([0, 0, a.kv_heads, 1, a.head_dim], np.int64))  # fmt: skip
+        q = self.rotate(self.rms_norm(q, w("self_attn.q_norm.weight"), f"{name}.q_norm"), rotary)
+        k = self.rotate(self.rms_norm(k, w("self_attn.k_norm.weight"), f"{name}.k_norm"), rotary)
+        # Scaling the query instead of the scores: exact when the scale is a power of two (1/16 here).
+        q = g.op("Mul", q, g.constant(a.query_scale))
+        q = g.op("Transpose", q, perm=[0, 2, 3, 1, 4])  # [B, kv, group, L, D]
+        k = g.op("Transpose", k, perm=[0, 2, 3, 4, 1])  # [B, kv, 1, D, L]
+        v = g.op("Transpose", v, perm=[0, 2, 3, 1, 4])  # [B, kv, 1, L, D]
+        scores = g.op("Add", g.op("MatMul", q, k), bias)
+        context = g.op("MatMul", g.op("Softmax", scores, axis=-1), v)  # [B, kv, group, L, D]
+        context = g.op("Reshape", g.op("Transpose", context, perm=[0, 3, 1, 2, 4]),
+                       g.constant([0, 0, a.heads * a.head_dim], np.int64))  # fmt: skip
+        return self.linear(context, w("self_attn.o_proj.weight"), f"{name}.o_proj")
+
+    def mlp(self, x: str, w: _LayerWeights, name: str) -> str:
+        gate = self.gelu(self.linear(x, w("mlp.gate_proj.weight"), f"{name}.gate_proj"))
+        up = self.linear(x, w("mlp.up_proj.weight"), f"{name}.up_proj")
+        return self.linear(self.g.op("Mul", gate, up), w("mlp.down_proj.weight"), f"{name}.down_proj")
+
+    def decoder_layer(self, x: str, w: _LayerWeights, name: str, rotary: tuple[str, str], bias: str) -> str:
+        attended = self.attention(self.rms_norm(x, w("input_layernorm.weight"), f"{name}.input_layernorm"),
+                                  w, name, rotary, bias)  # fmt: skip
+        x = self.g.op("Add", x, self.rms_norm(attended, w("post_attention_layernorm.weight"),
+                                              f"{name}.post_attention_layernorm"))  # fmt: skip
+        fed = self.mlp(self.rms_norm(x, w("pre_feedforward_layernorm.weight"), f"{name}.pre_feedforward_layernorm"),
+                       w, name)  # fmt: skip
+        return self.g.op("Add", x, self.rms_norm(fed, w("post_feedforward_layernorm.weight"),
+                                                 f"{name}.post_feedforward_layernorm"))  # fmt: skip
+
+    def attention_biases(self, mask: str, positions: str) -> dict[str, str]:
+        """Additive biases by layer type, ``[B, 1, 1, 1|L, L]``: 0 where a key may be seen, else float32 min.
+
+        Only keys are masked (padded queries still attend, as in transformers); the sliding window is
+        symmetric and exclusive, ``abs(i - j) < window``.
+        """
+        g = self.g
+        keys = g.op("Unsqueeze", g.op("Cast", mask, to=TensorProto.BOOL), g.constant([1, 2, 3], np.int64))
+        zero, blocked = g.constant(0.0), g.constant(_MASKED)
+        distance = g.op("Abs", g.op("Sub", g.op("Unsqueeze", positions, g.constant([1], np.int64)),
+                                    g.op("Unsqueeze", positions, g.constant([0], np.int64))))  # fmt: skip
+        near = g.op("Less", distance, g.constant(self.arch.window, np.int64))
+        return {
+            "full_attention": g.op("Where", keys, zero, blocked),
+            "sliding_attention": g.op("Where", g.op("And", keys, near), zero, blocked),
+        }
+
+    def mean_pool(self, hidden: str, mask: str) -> str:
+        """sentence-transformers' mean pooling: masked sum over length / max(count, 1e-9)."""
+        g = self.g
+        weights = g.op("Unsqueeze", g.op("Cast", mask, to=TensorProto.FLOAT), g.constant([2], np.int64))
+        axis = g.constant([1], np.int64)
+        total = g.op("ReduceSum", g.op("Mul", hidden, weights), axis, keepdims=0)
+        count = g.op("Max", g.op("ReduceSum", weights, axis, keepdims=0), g.constant(1e-9))
+        return g.op("Div", total, count)
+
+
+def _model_file(folder: Path) -> tuple[Path, str]:
+    """The transformer's safetensors file and the prefix its layer names carry (``""`` or ``"model."``)."""
+    from safetensors import safe_open
+
+    path = folder / "model.safetensors"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing (sharded checkpoints are not supported)")
+    with safe_open(str(path), framework="numpy") as tensors:
+        for key in tensors.keys():  # noqa: SIM118 - safe_open is not a mapping
+            if key.endswith("layers.0.input_layernorm.weight"):
+                return path, key[: -len("layers.0.input_layernorm.weight")]
+    raise ValueError(f"{path} holds no Gemma decoder layers")
+
+
+def build_graph(folder: Path, data: IO[bytes], location: str) -> onnx.ModelProto:
+    """The ONNX model of ``folder``, its weights written to ``data`` (external data named ``location``)."""
+    from safetensors import safe_open
+
+    arch = read_architecture(json.loads((folder / "config.json").read_text()))
+    dense = read_dense_stack(folder)
+    path, prefix = _model_file(folder)
+    graph = GraphWriter(data, location)
+    gemma = GemmaGraph(graph, arch)
+    g = graph
+
+    length = g.op("Squeeze", g.op("Shape", INPUTS[1], start=1, end=2), g.constant([0], np.int64))
+    positions = g.op("Range", g.constant(0, np.int64), length, g.constant(1, np.int64))
+    rotary = gemma.rotary_tables(g.op("Cast", positions, to=TensorProto.FLOAT))
+    biases = gemma.attention_biases(INPUTS[1], positions)
+
+    hidden = INPUTS[0]
+    for index, kind in enumerate(arch.layer_types):
+        name = f"layers.{index}"
+        # Reopened per layer: the file's mapped pages are released with it, so they never add up.
+        with safe_open(str(path), framework="numpy") as tensors, g.scope(name):
+            hidden = gemma.decoder_layer(hidden, _LayerWeights(tensors, f"{prefix}{name}."), name,
+                                         rotary[kind], biases[kind])  # fmt: skip
+    with safe_open(str(path), framework="numpy") as tensors, g.scope("head"):
+        hidden = gemma.rms_norm(hidden, tensors.get_tensor(f"{prefix}norm.weight"), "norm")
+        pooled = gemma.mean_pool(hidden, INPUTS[1])
+    width = arch.hidden
+    for index, layer in enumerate(dense):
+        if layer.in_features != width:
+            raise ValueError(f"{layer.folder.name} takes {layer.in_features} features, not {width}")
+        with safe_open(str(layer.folder / "model.safetensors"), framework="numpy") as tensors, g.scope(f"dense{index}"):
+            pooled = gemma.linear(pooled, tensors.get_tensor("linear.weight"), f"{layer.folder.name}.linear")
+            if layer.bias:
+                pooled = g.op("Add", pooled, g.weight(f"{layer.folder.name}.bias", tensors.get_tensor("linear.bias")))
+        width = layer.out_features
+    g.nodes.append(helper.make_node("Identity", [pooled], [OUTPUT], name="output"))
+
+    onnx_graph = helper.make_graph(
+        g.nodes,
+        "embeddinggemma",
+        [
+            helper.make_tensor_value_info(INPUTS[0], TensorProto.FLOAT, ["batch", "length", arch.hidden]),
+            helper.make_tensor_value_info(INPUTS[1], TensorProto.INT64, ["batch", "length"]),
+        ],
+        [helper.make_tensor_value_info(OUTPUT, TensorProto.FLOAT, ["batch", width])],
+        initializer=g.initializers,
+    )
+    model = helper.make_model(
+        onnx_graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="embeddinggemma"
+    )
+    model.ir_version = IR_VERSION
+    return model
+
+
+def data_path(target: Path) -> Path:
+    """The external-data file written beside the graph ``target``."""
+    return target.with_name(target.name + ".data")
+
+
+def write_onnx_graph(folder: Path, target: Path, *, data_name: str | None = None) -> Path:
+    """Write the float32 graph of the model in ``folder`` to ``target``, its weights beside it.
+
+    The weights go to ``data_name`` (default ``<target name>.data``) in ``target``'s folder; pass the
+    final name when ``target`` is a temporary file that will be renamed. Both files are written under
+    temporary names and moved into place, the data first, so a reader never sees a half-written pair.
+    """
+    folder, target = Path(folder), Path(target)
+    data_final = target.with_name(data_name) if data_name else data_path(target)
+    temporary_graph = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    temporary_data = data_final.with_name(f".{data_final.name}.{os.getpid()}.tmp")
+    try:
+        with open(temporary_data, "wb") as data:
+            model = build_graph(folder, data, data_final.name)
+        temporary_graph.write_bytes(model.SerializeToString())
+        os.replace(temporary_data, data_final)
+        os.replace(temporary_graph, target)
+    finally:
+        temporary_graph.unlink(missing_ok=True)
+        temporary_data.unlink(missing_ok=True)
+    return target

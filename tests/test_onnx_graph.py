@@ -1,0 +1,192 @@
+"""The torch-free ONNX graph builder (``quantize._onnx_graph``): same vectors as sentence-transformers."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("onnxruntime")
+pytest.importorskip("onnx")
+
+from conftest import MODEL_CARD_SIMILARITIES  # noqa: E402
+
+from embeddinggemma.quantize._onnx_graph import data_path, write_onnx_graph  # noqa: E402
+
+TINY_TEXTS = [
+    "mars",
+    "the quick brown fox jumps over the lazy dog " * 6,  # ~100 tokens: far past the 16-token window
+    "embedding vector search retrieval document query",
+    "code fact checking question answering none title text task result " * 4,
+    "venus",
+]
+
+
+class GraphRunner:
+    """Runs a built graph the way the ONNX runtime does: token rows * sqrt(hidden) in, vectors out."""
+
+    def __init__(self, folder: Path, graph: Path) -> None:
+        import onnxruntime as ort
+        from safetensors import safe_open
+        from tokenizers import Tokenizer
+
+        self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        with safe_open(str(folder / "model.safetensors"), framework="numpy") as tensors:
+            self.table = tensors.get_tensor("embed_tokens.weight")
+        self.scale = np.float32(np.sqrt(self.table.shape[1]))
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 2
+        self.session = ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
+
+    def ids(self, texts: list[str]) -> list[list[int]]:
+        return [encoding.ids for encoding in self.tokenizer.encode_batch(texts, add_special_tokens=True)]
+
+    def run(self, ids: list[list[int]]) -> np.ndarray:
+        """One padded batch (right padding, zero rows under the mask)."""
+        length = max(map(len, ids))
+        embeds = np.zeros((len(ids), length, self.table.shape[1]), dtype=np.float32)
+        mask = np.zeros((len(ids), length), dtype=np.int64)
+        for row, tokens in enumerate(ids):
+            embeds[row, : len(tokens)] = self.table[tokens] * self.scale
+            mask[row, : len(tokens)] = 1
+        return self.session.run(None, {"inputs_embeds": embeds, "attention_mask": mask})[0]
+
+    def one_by_one(self, ids: list[list[int]]) -> np.ndarray:
+        return np.concatenate([self.run([tokens]) for tokens in ids])
+
+
+def unnormalised_reference(folder: Path, texts: list[str]) -> np.ndarray:
+    """sentence-transformers float32 vectors before the stack's final Normalize (the graph's output)."""
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(folder), device="cpu")
+    assert type(model[-1]).__name__ == "Normalize"
+    del model[-1]
+    return model.encode(texts, normalize_embeddings=False, convert_to_numpy=True, batch_size=len(texts))
+
+
+def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+
+
+@pytest.fixture(scope="module")
+def tiny_graph(tiny_model: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_onnx_graph(Path(tiny_model), tmp_path_factory.mktemp("graph") / "model.onnx")
+
+
+def test_tiny_graph_matches_sentence_transformers(tiny_model: str, tiny_graph: Path) -> None:
+    runner = GraphRunner(Path(tiny_model), tiny_graph)
+    ids = runner.ids(TINY_TEXTS)
+    lengths = sorted(map(len, ids))
+    assert lengths[0] <= 4 and lengths[-1] > 40  # short and long, past the sliding window, in one batch
+    expected = unnormalised_reference(Path(tiny_model), TINY_TEXTS)
+    for got in (runner.run(ids), runner.one_by_one(ids)):
+        assert got.shape == (len(TINY_TEXTS), 768)
+        assert np.abs(got - expected).max() <= 1e-5
+        assert cosines(got, expected).min() >= 0.999999
+
+
+def test_padding_does_not_change_a_vector(tiny_model: str, tiny_graph: Path) -> None:
+    runner = GraphRunner(Path(tiny_model), tiny_graph)
+    ids = runner.ids(TINY_TEXTS)
+    alone = runner.one_by_one(ids)
+    batched = runner.run(ids)
+    reversed_batch = runner.run(ids[::-1])[::-1]
+    np.testing.assert_allclose(batched, alone, atol=2e-6, rtol=0)
+    np.testing.assert_allclose(reversed_batch, alone, atol=2e-6, rtol=0)
+
+
+def test_graph_interface_and_files(tiny_model: str, tiny_graph: Path) -> None:
+    import onnx
+
+    onnx.checker.check_model(str(tiny_graph), full_check=True)
+    model = onnx.load(str(tiny_graph), load_external_data=False)
+    assert [i.name for i in model.graph.input] == ["inputs_embeds", "attention_mask"]
+    assert [o.name for o in model.graph.output] == ["embeddings"]
+
+    def dims(value: onnx.ValueInfoProto) -> list[str | int]:
+        return [d.dim_param or d.dim_value for d in value.type.tensor_type.shape.dim]
+
+    assert dims(model.graph.input[0]) == ["batch", "length", 32]
+    assert model.graph.input[1].type.tensor_type.elem_type == onnx.TensorProto.INT64
+    assert dims(model.graph.output[0]) == ["batch", 768]
+    assert max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx")) >= 18
+    assert {node.domain for node in model.graph.node} <= {"", "ai.onnx"}
+    # The token table stays out; every weight matrix is external data in the one side file.
+    assert all(400 not in init.dims for init in model.graph.initializer)
+    external = [i for i in model.graph.initializer if i.data_location == onnx.TensorProto.EXTERNAL]
+    assert {entry.value for i in external for entry in i.external_data if entry.key == "location"} == {
+        data_path(tiny_graph).name
+    }
+    assert sum(len(i.dims) == 2 for i in external) == 2 * 7 + 2
+    leftovers = [p.name for p in tiny_graph.parent.iterdir() if p.name.endswith(".tmp")]
+    assert not leftovers
+
+
+def test_a_foreign_stack_is_refused_and_leaves_no_files(tiny_model: str, tmp_path: Path) -> None:
+    import shutil
+
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_model, folder)
+    modules = (folder / "modules.json").read_text().replace("modules.pooling.Pooling", "modules.pooling.Other")
+    (folder / "modules.json").write_text(modules)
+    target = tmp_path / "out" / "model.onnx"
+    target.parent.mkdir()
+    with pytest.raises(ValueError, match="Pooling"):
+        write_onnx_graph(folder, target)
+    assert list(target.parent.iterdir()) == []
+
+
+def test_builds_without_torch_or_transformers(tiny_model: str, tmp_path: Path) -> None:
+    code = (
+        "import sys\n"
+        "for name in ('torch', 'transformers', 'sentence_transformers', 'onnxscript'):\n"
+        "    sys.modules[name] = None\n"
+        "from pathlib import Path\n"
+        "from embeddinggemma.quantize._onnx_graph import write_onnx_graph\n"
+        f"path = write_onnx_graph(Path({tiny_model!r}), Path({str(tmp_path / 'model.onnx')!r}))\n"
+        "import onnxruntime, numpy as np\n"
+        "session = onnxruntime.InferenceSession(str(path), providers=['CPUExecutionProvider'])\n"
+        "out = session.run(None, {'inputs_embeds': np.ones((1, 3, 32), np.float32),"
+        " 'attention_mask': np.ones((1, 3), np.int64)})[0]\n"
+        "assert out.shape == (1, 768) and np.isfinite(out).all()\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
+@pytest.fixture(scope="module")
+def real_graph(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    from conftest import REAL_MODEL
+
+    folder = Path(str(REAL_MODEL))
+    return folder, write_onnx_graph(folder, tmp_path_factory.mktemp("real-graph") / "model.onnx")
+
+
+@pytest.mark.real_model
+def test_real_graph_matches_sentence_transformers(real_graph: tuple[Path, Path]) -> None:
+    folder, graph = real_graph
+    query = "task: search result | query: Which planet is known as the Red Planet?"
+    documents = [
+        "Venus is often called Earth's twin because of its similar size and proximity.",
+        "Mars, known for its reddish appearance, is often referred to as the Red Planet.",
+        "Jupiter, the largest planet in our solar system, has a prominent red spot.",
+        "Saturn, famous for its rings, is sometimes mistaken for the Red Planet.",
+    ]
+    sentence = "Sentence {} compares the orbits, moons and reddish dust of the planets Mars and Venus."
+    long = " ".join(sentence.format(i) for i in range(34))
+    texts = [query] + [f"title: none | text: {text}" for text in [*documents, long]]
+    runner = GraphRunner(folder, graph)
+    ids = runner.ids(texts)
+    assert 560 <= len(ids[-1]) <= 660  # past the 512-token sliding window
+    expected = unnormalised_reference(folder, texts)
+    alone, batched = runner.one_by_one(ids), runner.run(ids)
+    # 0.999999, not 0.99999: a sliding window off by one position still gives 0.999985 on the long text.
+    assert cosines(alone, expected).min() >= 0.999999
+    assert cosines(batched, expected).min() >= 0.999999
+    assert np.abs(alone - expected).max() <= 1e-5 * np.abs(expected).max()
+    unit = alone / np.linalg.norm(alone, axis=1, keepdims=True)
+    np.testing.assert_allclose(unit[1:5] @ unit[0], MODEL_CARD_SIMILARITIES, atol=2e-3)
