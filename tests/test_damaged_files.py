@@ -22,9 +22,6 @@ from embeddinggemma import Embedder, ModelLoadError
 needs_llama_cpp = pytest.mark.skipif(
     not __import__("importlib").util.find_spec("llama_cpp"), reason="llama-cpp-python ([gguf] extra) not installed"
 )
-needs_onnx = pytest.mark.skipif(
-    not __import__("importlib").util.find_spec("onnxruntime"), reason="onnxruntime ([onnx] extra) not installed"
-)
 TEXTS = ["which planet is known as the red planet", "mars venus jupiter saturn " * 4, "a"]
 
 
@@ -107,7 +104,6 @@ def test_a_damaged_gguf_artifact_is_rebuilt_not_used(model, which, damage):
     np.testing.assert_allclose(again, intact, atol=1e-6)
 
 
-@needs_onnx
 @pytest.mark.parametrize("which", [".onnx", ".table.npy", ".scales.npy"])
 def test_a_damaged_onnx_artifact_is_rebuilt_not_used(model, which):
     from embeddinggemma.quantize import build_onnx
@@ -143,7 +139,6 @@ def test_a_truncated_safetensors_is_named_with_the_fix(model):
         Embedder(model=model, device="cpu").embed(["x"])
 
 
-@needs_onnx
 def test_a_truncated_safetensors_is_refused_before_building_an_artifact(model):
     weights = Path(model) / "2_Dense" / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:5])

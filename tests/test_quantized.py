@@ -74,9 +74,6 @@ def encode(backend, texts, max_seq_length=2048, batch_size=32):
 needs_llama_cpp = pytest.mark.skipif(
     not __import__("importlib").util.find_spec("llama_cpp"), reason="llama-cpp-python ([gguf] extra) not installed"
 )
-needs_onnx = pytest.mark.skipif(
-    not __import__("importlib").util.find_spec("onnxruntime"), reason="onnxruntime ([onnx] extra) not installed"
-)
 
 
 @pytest.fixture(scope="module")
@@ -242,7 +239,6 @@ def onnx_int8(tiny):
     return OnnxModel(tiny, precision="int8")
 
 
-@needs_onnx
 def test_onnx_float_graph_reproduces_sentence_transformers_with_padding(tiny):
     import onnxruntime as ort
 
@@ -268,7 +264,6 @@ def test_onnx_float_graph_reproduces_sentence_transformers_with_padding(tiny):
     assert cosines(padded, reference(tiny, TEXTS[:3])).min() > 0.99999
 
 
-@needs_onnx
 def test_onnx_int8_counts_and_truncates_like_the_hf_tokenizer(tiny, onnx_int8):
     hf = _reference(tiny).tokenizer(TEXTS)["input_ids"]
     assert onnx_int8.count_tokens(TEXTS) == [len(ids) for ids in hf]
@@ -281,7 +276,6 @@ def test_onnx_int8_counts_and_truncates_like_the_hf_tokenizer(tiny, onnx_int8):
     assert cosines(cut, encode(onnx_int8, kept)).min() > 0.9999
 
 
-@needs_onnx
 def test_onnx_int8_is_independent_of_batch_and_order(onnx_int8):
     batched = encode(onnx_int8, TEXTS)
     alone = np.concatenate([encode(onnx_int8, [t]) for t in TEXTS])
@@ -289,7 +283,6 @@ def test_onnx_int8_is_independent_of_batch_and_order(onnx_int8):
     np.testing.assert_array_equal(encode(onnx_int8, TEXTS[::-1])[::-1], batched)
 
 
-@needs_onnx
 def test_onnx_int8_close_to_float(tiny, onnx_int8):
     # Random weights quantize far worse than trained ones; the real-model tests hold the real floor.
     assert cosines(encode(onnx_int8, TEXTS), reference(tiny, TEXTS)).min() > 0.85
@@ -297,7 +290,6 @@ def test_onnx_int8_close_to_float(tiny, onnx_int8):
 
 # --------------------------------------------------------------------------- through the pipeline and adapters
 @needs_llama_cpp
-@needs_onnx
 @pytest.mark.parametrize("quantization", ["q8_0", "int8"])
 def test_adapters_use_the_quantized_runtime_with_prompts_and_dimensions(tiny, quantization):
     from embeddinggemma import Embedder

@@ -274,8 +274,11 @@ def test_real_model_is_light_and_needs_no_torch_or_transformers(real_model):
     out = run_blocked(f"""
         import json, sys
         def rss():
-            with open('/proc/self/status') as f:
-                return next(int(line.split()[1]) for line in f if line.startswith('VmRSS')) / 1024
+            try:
+                with open('/proc/self/status') as f:
+                    return next(int(line.split()[1]) for line in f if line.startswith('VmRSS')) / 1024
+            except OSError:  # not Linux: no measure
+                return 0.0
         import sentencepiece
         from embeddinggemma._tokenizer import Tokenizer
         before = rss()
@@ -302,7 +305,7 @@ def test_tiny_model_falls_back_to_tokenizers_with_the_same_ids(tiny_model):
     assert_same(tok, tiny_model, texts, what="tiny")
     assert_same(tok, tiny_model, [PROMPTS[0] + text for text in texts], what="tiny prompted", count=False)
     for n in LENGTHS:
-        assert_same(tok, tiny_model, short(texts)[::3], n, what="tiny truncation")
+        assert_same(tok, tiny_model, short(hard_texts()) + fuzz_texts(100, seed=4), n, what="tiny truncation")
 
 
 def test_sentencepiece_backend_needs_tokenizer_model(tiny_model):
@@ -377,7 +380,7 @@ def test_gemma_like_model_runs_sentencepiece_with_the_same_ids(gemma_like):
     assert_same(tok, gemma_like, texts, what="gemma-like")
     assert_same(tok, gemma_like, [PROMPTS[1] + text for text in texts], what="gemma-like prompted", count=False)
     for n in LENGTHS:
-        assert_same(tok, gemma_like, short(texts)[::3], n, what="gemma-like truncation")
+        assert_same(tok, gemma_like, short(hard_texts()) + fuzz_texts(300, seed=4), n, what="gemma-like truncation")
 
 
 def test_works_with_torch_and_transformers_blocked(tiny_model, gemma_like):

@@ -72,8 +72,7 @@ class Tokenizer:
                 f"tokenizer folder {str(self.folder)!r} does not exist or is not a folder. Pass the model's "
                 f"local folder (the one with {TOKENIZER_MODEL} or {TOKENIZER_JSON})."
             )
-        self.fallback_reason: str | None = None
-        """Why SentencePiece does not run (None when it does)."""
+        self.fallback_reason: str | None = None  # why SentencePiece does not run (None when it does)
         if backend != "tokenizers":
             self.fallback_reason = self._load_sentencepiece()
             if self.fallback_reason is None:
@@ -130,8 +129,9 @@ class Tokenizer:
             else:
                 what = f"has neither {TOKENIZER_MODEL} nor {TOKENIZER_JSON}"
             raise ModelLoadError(
-                f"{str(self.folder)!r} {what}. The CPU runtimes tokenize with {TOKENIZER_MODEL} and "
-                f"{TOKENIZER_JSON} (or {TOKENIZER_CONFIG}): {_REDOWNLOAD}, or copy them into the folder."
+                f"{str(self.folder)!r} {what}. The CPU runtimes tokenize with {TOKENIZER_MODEL} (beside "
+                f"{TOKENIZER_JSON} or {TOKENIZER_CONFIG}) or with {TOKENIZER_JSON}: {_REDOWNLOAD}, or copy "
+                f"those files from it."
             )
         try:
             from tokenizers import Tokenizer as FastTokenizer
@@ -175,9 +175,8 @@ class Tokenizer:
         if self.backend == "tokenizers":
             return self._encode_tokenizers(texts, max_length)
         prefix, suffix = self._prefix, self._suffix
-        keep: int | None = max_length - len(prefix) - len(suffix)
-        if keep is not None and keep < 0:
-            keep = None
+        room = max_length - len(prefix) - len(suffix)
+        keep = room if room >= 0 else None
         return [prefix + body[:keep] + suffix for body in _guard(self._bodies, texts)]
 
     def _encode_tokenizers(self, texts: list[str], max_length: int) -> list[list[int]]:
@@ -286,7 +285,7 @@ def _spec_from_config(folder: Path) -> Spec | str:
     """Without ``tokenizer.json``: the added tokens and flags of ``tokenizer_config.json`` (transformers 4)."""
     config = _read_json(folder / TOKENIZER_CONFIG)
     if not isinstance(config, dict):
-        return f"there is no {TOKENIZER_JSON}, and {TOKENIZER_CONFIG}, which lists the added tokens, is missing"
+        return f"{TOKENIZER_CONFIG}, which lists the added tokens, is missing or not JSON"
     if not str(config.get("tokenizer_class", "")).startswith("Gemma"):
         return f"{TOKENIZER_CONFIG} names tokenizer_class={config.get('tokenizer_class')!r}, not Gemma's"
     entries = config.get("added_tokens_decoder")

@@ -64,6 +64,14 @@ def resolve(settings: EmbeddingSettings) -> RuntimeSpec:
         )
     if engine == "onnxruntime":
         return RuntimeSpec(engine, model)
+    missing = [
+        name for name in ("torch", "transformers", "sentence_transformers") if not importlib.util.find_spec(name)
+    ]
+    if missing:
+        raise ImportError(
+            f"engine='torch' needs {', '.join(missing)}: pip install 'embeddinggemma[torch]' "
+            "(or leave engine='auto' to run on the CPU with ONNX Runtime, which needs none of them)."
+        )
     from .._device import resolve_device, resolve_dtype
 
     device = resolve_device(settings.device)
