@@ -93,7 +93,8 @@ class EmbeddingSettings(BaseModel):
     max_seq_length: int = MAX_SEQ_LENGTH
     """Token budget per input, prompt and special tokens included; at most 2048."""
     device: str = "auto"
-    """``auto`` (cuda, then mps, then cpu), ``cpu``, ``cuda``, ``cuda:N`` or ``mps``."""
+    """``auto`` (a CUDA or Apple GPU when one is present and torch is installed, else the CPU), ``cpu``,
+    ``cuda``, ``cuda:N`` or ``mps`` (the last three run on torch)."""
     dtype: str = "auto"
     """``auto`` (bfloat16 on a capable CUDA GPU, else float32), ``float32`` or ``bfloat16``; float16 is
     refused (EmbeddingGemma's activations overflow it)."""
