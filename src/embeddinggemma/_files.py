@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 from ._errors import ModelLoadError
 
@@ -111,24 +112,30 @@ def check_model_folder(folder: Path) -> None:
 
 
 def check_gguf(path: Path) -> None:
-    """A GGUF file that is whole enough to read: not empty, the right magic, tensors inside the file."""
+    """A file that can be a GGUF: not empty, the right magic. Cheap: the vocabulary is not parsed here
+    (that took seconds and hundreds of MB on every load); :func:`read_gguf` names a damaged body."""
     size = path.stat().st_size
     with open(path, "rb") as handle:
         magic = handle.read(4)
     if size == 0:
-        problem = "is empty"
-    elif magic != b"GGUF":
-        problem = f"is not a GGUF file (it starts with {magic!r}, not b'GGUF')"
-    else:
-        import gguf
+        raise _bad_gguf(path, "is empty")
+    if magic != b"GGUF":
+        raise _bad_gguf(path, f"is not a GGUF file (it starts with {magic!r}, not b'GGUF')")
 
-        try:
-            gguf.GGUFReader(str(path))
-            problem = None
-        except Exception as exc:  # the reader fails in many ways on a damaged file; all mean the same
-            problem = f"is truncated or damaged ({type(exc).__name__}: {exc})"
-    if problem:
-        raise ModelLoadError(
-            f"model={str(path)!r} {problem}. Download it again, or build one from the model folder with "
-            "`python -m embeddinggemma quantize MODEL_FOLDER --quantization q8_0`."
-        )
+
+def read_gguf(path: Path) -> Any:
+    """``gguf.GGUFReader`` of ``path``, or a ModelLoadError naming the file when it is truncated or damaged."""
+    import gguf
+
+    check_gguf(path)
+    try:
+        return gguf.GGUFReader(str(path))
+    except Exception as exc:  # the reader fails in many ways on a damaged file; all mean the same
+        raise _bad_gguf(path, f"is truncated or damaged ({type(exc).__name__}: {exc})") from None
+
+
+def _bad_gguf(path: Path, problem: str) -> ModelLoadError:
+    return ModelLoadError(
+        f"model={str(path)!r} {problem}. Download it again, or build one from the model folder with "
+        "`python -m embeddinggemma quantize MODEL_FOLDER --quantization q8_0`."
+    )

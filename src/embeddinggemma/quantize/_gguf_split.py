@@ -111,7 +111,9 @@ def split_gguf(source: Path, target: Path) -> Path:
     """Write the runtime GGUF for ``source`` (no vocabulary, placeholder table) to ``target``."""
     import gguf
 
-    reader = gguf.GGUFReader(str(source))
+    from .._files import read_gguf
+
+    reader = read_gguf(source)
     _check_source(reader, source)
     table = next(t for t in reader.tensors if t.name == TABLE)
     width, rows = (int(n) for n in table.shape[:2])
