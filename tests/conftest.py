@@ -112,6 +112,25 @@ def tiny_model_path() -> str:
     return str(build_tiny_model(folder))
 
 
+@functools.cache
+def tiny_768_model_path() -> str:
+    """The tiny model at hidden size 768 (about 1M parameters): the shape llama.cpp's graph and 4-bit
+    blocks need. Built once per test process."""
+    folder = Path(tempfile.mkdtemp(prefix="tiny-embeddinggemma-768-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return str(build_tiny_model(folder, hidden_size=768))
+
+
+def flip_bits(path: Path, every: int = 4096) -> None:
+    """One flipped bit per ``every`` bytes, size and modification time unchanged (what a bad disk does)."""
+    before = path.stat()
+    data = bytearray(path.read_bytes())
+    for offset in range(every // 2, len(data), every):
+        data[offset] ^= 0x10
+    path.write_bytes(bytes(data))
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+
+
 @pytest.fixture(scope="session")
 def tiny_model() -> str:
     return tiny_model_path()

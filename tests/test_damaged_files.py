@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import build_tiny_model
+from conftest import build_tiny_model, flip_bits
 
 from embeddinggemma import Embedder, ModelLoadError
 
@@ -40,16 +40,6 @@ def models(tmp_path_factory) -> dict[int, str]:
 def model(models, tmp_path) -> str:
     """A private copy of the tiny model: each test damages its own artifacts."""
     return str(shutil.copytree(models[0], tmp_path / "model", ignore=shutil.ignore_patterns("quantized")))
-
-
-def flip_bits(path: Path, every: int = 4096) -> None:
-    """One flipped bit per ``every`` bytes, size and modification time unchanged (what a bad disk does)."""
-    before = path.stat()
-    data = bytearray(path.read_bytes())
-    for offset in range(every // 2, len(data), every):
-        data[offset] ^= 0x10
-    path.write_bytes(bytes(data))
-    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
 
 
 def vectors(model: str, **settings) -> np.ndarray:

@@ -126,6 +126,33 @@ def test_graph_interface_and_files(tiny_model: str, tiny_graph: Path) -> None:
     assert not leftovers
 
 
+@pytest.mark.parametrize("layout", ["saved", "flat keys"])
+def test_architecture_reads_config_as_transformers_does(tiny_model: str, layout: str) -> None:
+    """Window, layer types and RoPE frequencies as transformers derives them, from either config layout."""
+    import json
+
+    import torch
+    from transformers import Gemma3TextConfig
+    from transformers.models.gemma3.modeling_gemma3 import Gemma3RotaryEmbedding
+
+    from embeddinggemma.quantize._onnx_graph import read_architecture
+
+    config = json.loads((Path(tiny_model) / "config.json").read_text())
+    if layout == "flat keys":  # how the hub's config.json spells it (transformers 4.5x)
+        del config["rope_parameters"], config["layer_types"]
+        config.update(rope_theta=50_000.0, rope_local_base_freq=2_000.0, sliding_window=32, sliding_window_pattern=3)
+        config["num_hidden_layers"] = 6
+    arch = read_architecture(config)
+    reference = Gemma3TextConfig(**{k: v for k, v in config.items() if k not in ("architectures", "model_type")})
+    assert arch.window == reference.sliding_window
+    assert list(arch.layer_types) == list(reference.layer_types)
+    assert arch.query_scale == reference.query_pre_attn_scalar**-0.5
+    rotary = Gemma3RotaryEmbedding(reference)
+    for kind in set(arch.layer_types):
+        expected = getattr(rotary, f"{kind}_inv_freq").to(torch.float32).numpy()
+        np.testing.assert_allclose(arch.inverse_frequencies[kind], expected, rtol=2e-7, atol=0)
+
+
 def test_a_foreign_stack_is_refused_and_leaves_no_files(tiny_model: str, tmp_path: Path) -> None:
     import shutil
 

@@ -8,19 +8,17 @@ artifacts (GGUF f32, ONNX f32) must reproduce sentence-transformers, the quantiz
 
 from __future__ import annotations
 
-import atexit
 import functools
 import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import build_tiny_model
+from conftest import tiny_768_model_path
 
 TEXTS = [
     "which planet is known as the red planet",
@@ -31,17 +29,9 @@ TEXTS = [
 ]
 
 
-@functools.cache
-def tiny_768() -> str:
-    """A random-weight EmbeddingGemma stack at hidden size 768 (about 1M parameters)."""
-    folder = Path(tempfile.mkdtemp(prefix="tiny-embeddinggemma-768-"))
-    atexit.register(shutil.rmtree, folder, ignore_errors=True)
-    return str(build_tiny_model(folder, hidden_size=768))
-
-
 @pytest.fixture(scope="module")
 def tiny() -> str:
-    return tiny_768()
+    return tiny_768_model_path()
 
 
 @functools.cache

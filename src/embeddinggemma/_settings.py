@@ -37,7 +37,7 @@ BACKENDS = ("local", "ollama", "openai")
 """Where the model runs: in this process, or on an Ollama or OpenAI-compatible server."""
 ENGINES = ("auto", "torch", "onnxruntime", "llama.cpp")
 """Which engine runs a local model; ``auto`` chooses by the hardware (see :func:`resolve`)."""
-QUANTIZATION_ENGINES = {"q8_0": "llama.cpp", "q4_0": "llama.cpp", "int8": "onnxruntime"}
+QUANTIZATION_ENGINES = {"q8_0": "llama.cpp", "q4_0": "llama.cpp", "int8": "onnxruntime", "int4": "onnxruntime"}
 """The engine that runs each ``quantization``."""
 QUANTIZATIONS = tuple(QUANTIZATION_ENGINES)
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -113,8 +113,8 @@ class EmbeddingSettings(BaseModel):
     """Which engine runs a local model: ``auto`` (torch on a CUDA or Apple GPU when torch is installed,
     else ONNX Runtime on the CPU, exact float32), ``onnxruntime``, ``torch`` or ``llama.cpp``."""
     quantization: str | None = None
-    """Smaller, approximate local runtimes: ``q8_0`` / ``q4_0`` (GGUF, run by llama.cpp) or ``int8``
-    (ONNX Runtime). ``None`` is the exact float path."""
+    """Smaller, approximate local runtimes: ``q8_0`` / ``q4_0`` (GGUF, run by llama.cpp), ``int8`` or ``int4``
+    (ONNX Runtime; ``int4`` is the smallest, block-wise 4-bit weights). ``None`` is the exact float path."""
     base_url: str | None = None
     """Server address for ``ollama`` / ``openai`` (``None``: the backend's default; ``openai`` also takes
     the presets ``llama-server`` and ``docker-model-runner``)."""

@@ -1,4 +1,5 @@
-"""ONNX Runtime on the CPU: EmbeddingGemma exact in float32 (the default on CPU) or with int8 weights.
+"""ONNX Runtime on the CPU: EmbeddingGemma exact in float32 (the default on CPU), with int8 weights, or with
+block-wise int4 weights (``MatMulNBits``, the smallest).
 
 The graph (built once from the model folder by :func:`embeddinggemma.quantize.build_onnx`, no torch
 needed) runs the transformer, mean pooling and both Dense layers on *scaled token embeddings*; the
@@ -23,7 +24,9 @@ from .cpu import threads
 from .token_rows import Int8Rows, SafetensorsRows
 
 TOKEN_TABLE = "embed_tokens.weight"
-PRECISIONS = ("f32", "int8")
+PRECISIONS = ("f32", "int8", "int4")
+_ARTIFACT_NAMES = {"f32": "onnx-f32", "int8": "int8", "int4": "int4"}
+"""The command line's name for each precision's artifact."""
 
 
 def _import_onnxruntime():
@@ -62,12 +65,14 @@ class OnnxModel:
         options.intra_op_num_threads = threads()
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if precision == "int4":  # the smallest mode: no arena holding the largest text's buffers after it ran
+            options.enable_cpu_mem_arena = False
         try:
             self._session = ort.InferenceSession(str(self.artifact), options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # a foreign file: say which and how to rebuild
             raise ModelLoadError(
                 f"ONNX Runtime could not load {str(self.artifact)!r}: {exc}. Delete it to rebuild it, or run "
-                f"`python -m embeddinggemma quantize {model} --quantization onnx-{precision}`."
+                f"`python -m embeddinggemma quantize {model} --quantization {_ARTIFACT_NAMES[precision]}`."
             ) from exc
         self.full_dimensions = int(self._session.get_outputs()[0].shape[-1])
         self._lock = threading.Lock()  # one run at a time: the session already uses every core

@@ -1,9 +1,9 @@
 """Token embedding rows for the ONNX runtimes, read from disk a row at a time.
 
 The 262,144-row table is never part of an ONNX graph and never loaded whole: the float32 runtime reads
-its rows straight from the model's own ``model.safetensors`` (no copy on disk), the int8 runtime from the
-int8 table its build wrote. Rows are read with ``pread``: mapped pages would count in the process'
-resident memory, read pages stay in the OS cache.
+its rows straight from the model's own ``model.safetensors`` (no copy on disk), the int8 and int4
+runtimes from the int8 table their build wrote. Rows are read with ``pread``: mapped pages would count
+in the process' resident memory, read pages stay in the OS cache.
 """
 
 from __future__ import annotations
@@ -20,6 +20,27 @@ from .._errors import ModelLoadError
 _DTYPES = {"F32": np.dtype("<f4"), "F16": np.dtype("<f2"), "BF16": np.dtype("<u2")}
 
 
+class _RowFile:
+    """Fixed-size rows of a file, read with ``pread`` from ``offset`` on: the part both tables share."""
+
+    def __init__(self, path: Path, offset: int, rows: int, row_bytes: int) -> None:
+        self.rows, self._offset, self._row_bytes = rows, offset, row_bytes
+        self._fd = os.open(path, os.O_RDONLY)
+        weakref.finalize(self, os.close, self._fd)
+
+    def read(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(unique ids, their raw rows as uint8, inverse)``: repeats are read once."""
+        unique, inverse = np.unique(np.asarray(ids, dtype=np.int64), return_inverse=True)
+        if len(unique) and not (0 <= unique[0] and unique[-1] < self.rows):
+            raise IndexError(f"token ids outside the table of {self.rows} rows: {unique[[0, -1]].tolist()}")
+        raw = np.empty((len(unique), self._row_bytes), dtype=np.uint8)
+        for i, token in enumerate(unique.tolist()):
+            raw[i] = np.frombuffer(
+                os.pread(self._fd, self._row_bytes, self._offset + token * self._row_bytes), np.uint8
+            )
+        return unique, raw, inverse
+
+
 class SafetensorsRows:
     """Rows of one 2-D float tensor of a safetensors file, as float32."""
 
@@ -33,21 +54,12 @@ class SafetensorsRows:
         self.rows, self.width = (int(n) for n in entry["shape"])
         self._dtype = entry["dtype"]
         self._stored = _DTYPES[self._dtype]
-        self._row_bytes = self.width * self._stored.itemsize
-        self._offset = 8 + length + int(entry["data_offsets"][0])
-        self._fd = os.open(path, os.O_RDONLY)
-        weakref.finalize(self, os.close, self._fd)
+        offset = 8 + length + int(entry["data_offsets"][0])
+        self._file = _RowFile(path, offset, self.rows, self.width * self._stored.itemsize)
 
     def __call__(self, ids: np.ndarray) -> np.ndarray:
         """Float32 rows ``(len(ids), width)`` for token ids in any order (repeats read once)."""
-        unique, inverse = np.unique(np.asarray(ids, dtype=np.int64), return_inverse=True)
-        if len(unique) and not (0 <= unique[0] and unique[-1] < self.rows):
-            raise IndexError(f"token ids outside the table of {self.rows} rows: {unique[[0, -1]].tolist()}")
-        raw = np.empty((len(unique), self._row_bytes), dtype=np.uint8)
-        for i, token in enumerate(unique.tolist()):
-            raw[i] = np.frombuffer(
-                os.pread(self._fd, self._row_bytes, self._offset + token * self._row_bytes), np.uint8
-            )
+        _, raw, inverse = self._file.read(ids)
         stored = raw.view(self._stored)
         if self._dtype == "BF16":  # bfloat16 is the top half of a float32
             rows = (stored.astype(np.uint32) << 16).view(np.float32)
@@ -57,13 +69,27 @@ class SafetensorsRows:
 
 
 class Int8Rows:
-    """Rows of the int8 table an ``int8`` build wrote (one float32 scale per row), as float32."""
+    """Rows of the int8 table an ``int8`` / ``int4`` build wrote (one float32 scale per row), as float32.
+
+    The table (a ``.npy`` file) is read with ``pread`` like the safetensors rows; only its 1 MiB of scales
+    is held in memory.
+    """
 
     def __init__(self, table: Path, scales: Path) -> None:
-        self._table = np.load(table, mmap_mode="r")
+        with open(table, "rb") as handle:
+            major, _ = np.lib.format.read_magic(handle)
+            read_header = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+            shape, fortran, dtype = read_header(handle)
+            offset = handle.tell()
+        if dtype != np.int8 or fortran or len(shape) != 2:
+            raise ModelLoadError(f"{str(table)!r} is not a 2-D int8 token table; delete it to rebuild it.")
+        self.rows, self.width = (int(n) for n in shape)
         self._scales = np.load(scales)
-        self.rows, self.width = self._table.shape
+        if self._scales.shape != (self.rows,):
+            raise ModelLoadError(f"{str(scales)!r} does not hold one scale per token row; delete it to rebuild it.")
+        self._file = _RowFile(table, offset, self.rows, self.width)
 
     def __call__(self, ids: np.ndarray) -> np.ndarray:
-        ids = np.asarray(ids, dtype=np.int64)
-        return np.asarray(self._table[ids], dtype=np.float32) * self._scales[ids, None]
+        """Float32 rows ``(len(ids), width)`` for token ids in any order (repeats read once)."""
+        unique, raw, inverse = self._file.read(ids)
+        return (raw.view(np.int8).astype(np.float32) * self._scales[unique, None])[inverse]

@@ -2,8 +2,8 @@
 
 - :func:`build_gguf`: a GGUF file for llama.cpp (``f32``, ``f16``, ``q8_0``, ``q4_0``), with pooling
   and both Dense projections inside it.
-- :func:`build_onnx`: an ONNX Runtime model in float32 (exact; the default CPU engine) or with int8
-  weights, written from the safetensors without torch.
+- :func:`build_onnx`: an ONNX Runtime model in float32 (exact; the default CPU engine), with int8
+  weights, or with block-wise int4 weights, written from the safetensors without torch.
 
 Each artifact's name carries its settings and a content fingerprint of the source files, so a changed
 model gets a new artifact. Its manifest (``<artifact>.json``, written last) records how it was made and
@@ -38,10 +38,15 @@ logger = logging.getLogger("embeddinggemma")
 __all__ = ["ARTIFACTS", "GGUF_TYPES", "ONNX_TYPES", "artifact_path", "build", "build_gguf", "build_onnx"]
 
 GGUF_TYPES = ("f32", "f16", "q8_0", "q4_0")
-ONNX_TYPES = ("f32", "int8")
-ARTIFACTS = {**{name: ("gguf", name) for name in GGUF_TYPES}, "int8": ("onnx", "int8"), "onnx-f32": ("onnx", "f32")}
+ONNX_TYPES = ("f32", "int8", "int4")
+ARTIFACTS = {
+    **{name: ("gguf", name) for name in GGUF_TYPES},
+    "int8": ("onnx", "int8"),
+    "int4": ("onnx", "int4"),
+    "onnx-f32": ("onnx", "f32"),
+}
 """Every artifact the command line builds, by name: ``(format, quantization)``. The runtime's
-``quantization=`` names (q8_0, q4_0, int8) are among them."""
+``quantization=`` names (q8_0, q4_0, int8, int4) are among them."""
 
 
 def artifact_path(
@@ -106,7 +111,8 @@ def build_onnx(
     *,
     force: bool = False,
 ) -> Path:
-    """The ONNX model of ``model_dir`` for ONNX Runtime: exact ``f32`` (the default CPU engine), or ``int8``.
+    """The ONNX model of ``model_dir`` for ONNX Runtime: exact ``f32`` (the default CPU engine), ``int8`` or
+    ``int4`` (block-wise 4-bit ``MatMulNBits`` weights); both quantized ones carry an int8 token table.
 
     Written straight from the safetensors with ``onnx`` and numpy, streaming the weights: no torch.
     """
@@ -115,8 +121,12 @@ def build_onnx(
     try:
         import onnx  # noqa: F401
     except ImportError as exc:
-        raise _missing_extra("onnx", exc) from exc
+        raise ImportError(
+            "building the ONNX graph needs the onnx package, a dependency of embeddinggemma: "
+            "pip install --upgrade embeddinggemma (or pip install onnx)"
+        ) from exc
     from ._onnx_graph import data_path, write_onnx_graph
+    from ._onnx_int4 import quantize_graph_int4
     from ._onnx_int8 import quantize_graph
     from ._onnx_table import table_paths, write_int8_table
 
@@ -134,13 +144,16 @@ def build_onnx(
             float_graph = temporary.with_name(temporary.name + ".f32.onnx")
             try:
                 write_onnx_graph(source, float_graph)
-                quantize_graph(float_graph, temporary)
+                if quantization == "int4":  # its 4-bit weights in a data file beside it, as f32's
+                    quantize_graph_int4(float_graph, temporary, model_folder=source, data_name=data_path(target).name)
+                else:
+                    quantize_graph(float_graph, temporary)
             finally:
                 float_graph.unlink(missing_ok=True)
                 data_path(float_graph).unlink(missing_ok=True)
             write_int8_table(source, target)
 
-        files = [target, *table_paths(target)]
+        files = [target, *([data_path(target)] if quantization == "int4" else []), *table_paths(target)]
     return _build(
         folder, target, "onnx", quantization, write, files=files, force=force, converter=write_onnx_graph.__module__
     )

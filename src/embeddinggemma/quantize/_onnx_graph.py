@@ -1,16 +1,16 @@
 """Write EmbeddingGemma's float32 ONNX graph straight from the model folder, without torch.
 
-The graph is the one :mod:`._onnx_export` traces through torch, spelled out op by op: the Gemma3 text
-transformer with bidirectional attention, mean pooling over the attention mask, then the Dense layers
-of the sentence-transformers stack (not normalised). Its inputs are ``inputs_embeds`` (float32
+The graph computes what sentence-transformers computes with transformers' ``Gemma3TextModel``, spelled
+out op by op: the Gemma3 text transformer with bidirectional attention, mean pooling over the attention
+mask, then the Dense layers of the sentence-transformers stack (not normalised: callers normalise after
+any Matryoshka truncation). Its inputs are ``inputs_embeds`` (float32
 ``[batch, length, hidden]``: token rows already multiplied by ``sqrt(hidden)``, looked up outside the
 graph, so the 262,144-row token table is never part of it) and ``attention_mask`` (int64
 ``[batch, length]``); its output is ``embeddings`` (float32 ``[batch, dense_out]``).
 
 Design:
 
-- Only ``onnx`` and ``numpy`` are needed (safetensors reads the weights): no torch, transformers or
-  onnxscript at build time.
+- Only ``onnx``, ``numpy`` and ``safetensors`` are needed: no torch, transformers or onnxscript.
 - Weights stream: each tensor is read from the safetensors file, transposed for ``MatMul`` and written
   at once to the external-data file beside the graph; the graph proto only points at it. The model file
   is opened once per layer, so at most one layer's weights (and its mapped pages) are in memory.
@@ -40,7 +40,7 @@ OPSET = 18
 IR_VERSION = 8  # the first IR version that carries opset 18; ONNX Runtime 1.14+ reads it
 INPUTS = ("inputs_embeds", "attention_mask")
 OUTPUT = "embeddings"
-_ALIGNMENT = 4096  # page-aligned weights let ONNX Runtime map the data file instead of copying it
+_ALIGNMENT = 4096  # page-aligned offsets let ONNX Runtime map the data file rather than read it into buffers
 _MASKED = float(np.finfo(np.float32).min)  # finite, so a row with every key masked stays NaN-free
 _TANH_GELU = {"gelu_pytorch_tanh", "gelu_new", "gelu_fast", "gelu_python_tanh"}
 
@@ -61,7 +61,6 @@ class Architecture:
     layer_types: tuple[str, ...]
     inverse_frequencies: dict[str, np.ndarray]
     """RoPE inverse frequencies (float32, ``head_dim / 2``) by layer type."""
-    tanh_gelu: bool
 
 
 @dataclass(frozen=True)
@@ -83,9 +82,12 @@ def read_architecture(config: dict[str, Any]) -> Architecture:
     if config.get("attention_bias"):
         raise ValueError("attention_bias=true is not supported (EmbeddingGemma's projections have no bias)")
     activation = config.get("hidden_activation", "gelu_pytorch_tanh")
-    if activation not in _TANH_GELU | {"gelu"}:
-        raise ValueError(f"hidden_activation={activation!r} is not supported")
+    if activation not in _TANH_GELU:
+        raise ValueError(f"hidden_activation={activation!r} is not supported (tanh-approximated GELU is)")
     hidden, heads = int(config["hidden_size"]), int(config["num_attention_heads"])
+    kv_heads = int(config.get("num_key_value_heads") or heads)
+    if heads % kv_heads:
+        raise ValueError(f"{heads} attention heads cannot share {kv_heads} key/value heads evenly")
     head_dim = int(config.get("head_dim") or hidden // heads)
     layers = int(config["num_hidden_layers"])
     pattern = int(config.get("sliding_window_pattern", config.get("_sliding_window_pattern", 6)))
@@ -93,8 +95,8 @@ def read_architecture(config: dict[str, Any]) -> Architecture:
         config.get("layer_types")
         or ["sliding_attention" if (i + 1) % pattern else "full_attention" for i in range(layers)]
     )
-    # Gemma3TextConfig turns the saved window into an exclusive half-width when attention is
-    # bidirectional ("due to fa we set exclusive bounds"): 512 on disk lets |i - j| <= 256 attend.
+    # transformers' Gemma3TextConfig turns the saved window into an exclusive half-width when attention
+    # is bidirectional ("due to fa we set exclusive bounds"): 512 on disk lets |i - j| <= 256 attend.
     window = int(config.get("sliding_window") or 4096) // 2 + 1
     # Gemma3Attention never passes attn_logit_softcapping to its attention function, and
     # final_logit_softcapping belongs to the LM head: neither changes the text model's output.
@@ -102,29 +104,30 @@ def read_architecture(config: dict[str, Any]) -> Architecture:
         hidden=hidden,
         intermediate=int(config["intermediate_size"]),
         heads=heads,
-        kv_heads=int(config.get("num_key_value_heads") or heads),
+        kv_heads=kv_heads,
         head_dim=head_dim,
         eps=float(config.get("rms_norm_eps", 1e-6)),
         query_scale=float(config.get("query_pre_attn_scalar", 256)) ** -0.5,
         window=window,
         layer_types=layer_types,
         inverse_frequencies={kind: _inverse_frequencies(rope, head_dim) for kind, rope in _rope(config).items()},
-        tanh_gelu=activation in _TANH_GELU,
     )
 
 
 def _rope(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """RoPE parameters by layer type, from the new ``rope_parameters`` or the older flat keys."""
-    parameters = config.get("rope_parameters")
-    if parameters:
-        if "rope_type" in parameters or "rope_theta" in parameters:
-            raise ValueError("expected rope_parameters per layer type (full_attention, sliding_attention)")
-        return {kind: dict(value) for kind, value in parameters.items()}
-    # transformers applies rope_scaling to the full-attention layers only.
-    full = {"rope_type": "default", **(config.get("rope_scaling") or {})}
-    full["rope_theta"] = float(config.get("rope_theta", 1_000_000.0))
-    sliding = {"rope_type": "default", "rope_theta": float(config.get("rope_local_base_freq", 10_000.0))}
-    return {"full_attention": full, "sliding_attention": sliding}
+    given = config.get("rope_parameters") or {}
+    if "rope_type" in given or "rope_theta" in given:
+        raise ValueError("expected rope_parameters per layer type (full_attention, sliding_attention)")
+    parameters = {kind: dict(value or {}) for kind, value in given.items()}
+    # As Gemma3TextConfig does: rope_scaling applies to the full-attention layers only, and the flat
+    # keys fill in a missing theta.
+    full = parameters.setdefault("full_attention", {})
+    full.update(config.get("rope_scaling") or {})
+    full.setdefault("rope_theta", float(config.get("rope_theta", 1_000_000.0)))
+    sliding = parameters.setdefault("sliding_attention", {})
+    sliding.setdefault("rope_theta", float(config.get("rope_local_base_freq", 10_000.0)))
+    return parameters
 
 
 def _inverse_frequencies(rope: dict[str, Any], head_dim: int) -> np.ndarray:
@@ -161,7 +164,8 @@ def read_dense_stack(folder: Path) -> list[Dense]:
         activation = settings.get("activation_function", "torch.nn.modules.linear.Identity")
         if not activation.endswith("Identity"):
             raise ValueError(f"{module['path']}: activation {activation!r} is not supported (Identity is)")
-        dense.append(Dense(path, int(settings["in_features"]), int(settings["out_features"]), bool(settings["bias"])))
+        width = int(settings["in_features"]), int(settings["out_features"])
+        dense.append(Dense(path, *width, bias=bool(settings.get("bias", True))))
     return dense
 
 
@@ -232,15 +236,16 @@ class GraphWriter:
         return name
 
 
-class _LayerWeights:
-    """One decoder layer's tensors, read from the safetensors file on demand."""
+class LayerTensors:
+    """The tensors of one module (``layers.3``, ``head``), read from an open safetensors file on demand."""
 
-    def __init__(self, tensors: Any, prefix: str) -> None:
+    def __init__(self, tensors: Any, prefix: str, name: str) -> None:
         self._tensors = tensors
         self._prefix = prefix
+        self.name = name
 
-    def __call__(self, name: str) -> np.ndarray:
-        return self._tensors.get_tensor(self._prefix + name).astype(np.float32, copy=False)
+    def __call__(self, key: str) -> np.ndarray:
+        return self._tensors.get_tensor(f"{self._prefix}{key}").astype(np.float32, copy=False)
 
 
 class GemmaGraph:
@@ -250,29 +255,30 @@ class GemmaGraph:
         self.g = graph
         self.arch = arch
 
-    def rms_norm(self, x: str, weight: np.ndarray, name: str) -> str:
+    def rms_norm(self, x: str, layer: LayerTensors, key: str) -> str:
         """Gemma RMSNorm over the last axis: ``x / sqrt(mean(x^2) + eps) * (1 + weight)``, all float32."""
         g = self.g
         # (1 + weight) is folded here in float32, exactly as Gemma3RMSNorm computes it at run time.
-        scale = np.float32(1.0) + weight.astype(np.float32)
+        scale = np.float32(1.0) + layer(f"{key}.weight")
         mean = g.op("ReduceMean", g.op("Pow", x, g.constant(2.0)), g.constant([-1], np.int64), keepdims=1)
         normalised = g.op("Div", x, g.op("Sqrt", g.op("Add", mean, g.constant(self.arch.eps))))
-        return g.op("Mul", normalised, g.weight(name, scale))
+        return g.op("Mul", normalised, g.weight(f"{layer.name}.{key}.scale", scale))
 
-    def linear(self, x: str, weight: np.ndarray, name: str) -> str:
+    def linear(self, x: str, layer: LayerTensors, key: str) -> str:
         """``x @ weight.T`` for a torch ``[out, in]`` weight (stored transposed, as MatMul wants it)."""
-        return self.g.op("MatMul", x, self.g.weight(name, weight.T))
+        return self.g.op("MatMul", x, self.g.weight(f"{layer.name}.{key}.weight_t", layer(f"{key}.weight").T))
 
     def gelu(self, x: str) -> str:
+        """tanh-approximated GELU, ``0.5 x (1 + tanh(sqrt(2/pi) x (1 + 0.044715 x^2)))``.
+
+        Spelled in the order ONNX Runtime's FastGeluFusion matches: its other pattern, with Pow(x, 3),
+        only knows Pow up to opset 13.
+        """
         g = self.g
-        if not self.arch.tanh_gelu:
-            erf = g.op("Erf", g.op("Mul", x, g.constant(1 / math.sqrt(2.0))))
-            return g.op("Mul", x, g.op("Mul", g.constant(0.5), g.op("Add", erf, g.constant(1.0))))
-        # 0.5 x (1 + tanh(sqrt(2/pi) x (1 + 0.044715 x^2))), in the order ONNX Runtime's FastGeluFusion
-        # matches (its Pow-based pattern only knows Pow up to opset 13).
         square = g.op("Mul", g.op("Mul", x, g.constant(0.044715)), x)
-        inner = g.op("Mul", g.op("Mul", x, g.constant(math.sqrt(2.0 / math.pi))), g.op("Add", square, g.constant(1.0)))
-        return g.op("Mul", g.op("Mul", x, g.constant(0.5)), g.op("Add", g.op("Tanh", inner), g.constant(1.0)))
+        scaled = g.op("Mul", x, g.constant(math.sqrt(2.0 / math.pi)))
+        tanh = g.op("Tanh", g.op("Mul", scaled, g.op("Add", square, g.constant(1.0))))
+        return g.op("Mul", g.op("Mul", x, g.constant(0.5)), g.op("Add", tanh, g.constant(1.0)))
 
     def rotary_tables(self, positions: str) -> dict[str, tuple[str, str]]:
         """Per layer type: ``cos`` and the sign-folded ``sin`` as ``[length, 1, 1, head_dim]``.
@@ -281,13 +287,13 @@ class GemmaGraph:
         cat(-sin, sin)``, the same products bit for bit, with one Neg per layer type instead of per head.
         """
         g = self.g
+        column, broadcast = g.constant([1], np.int64), g.constant([1, 2], np.int64)
         tables = {}
         for kind in sorted(set(self.arch.layer_types)):
-            inverse = self.arch.inverse_frequencies[kind]
-            angles = g.op("Mul", g.op("Unsqueeze", positions, g.constant([1], np.int64)), g.constant(inverse))
+            angles = g.op("Mul", g.op("Unsqueeze", positions, column), g.constant(self.arch.inverse_frequencies[kind]))
             cos, sin = g.op("Cos", angles), g.op("Sin", angles)
-            cos = g.op("Unsqueeze", g.op("Concat", cos, cos, axis=-1), g.constant([1, 2], np.int64))
-            sin = g.op("Unsqueeze", g.op("Concat", g.op("Neg", sin), sin, axis=-1), g.constant([1, 2], np.int64))
+            cos = g.op("Unsqueeze", g.op("Concat", cos, cos, axis=-1), broadcast)
+            sin = g.op("Unsqueeze", g.op("Concat", g.op("Neg", sin), sin, axis=-1), broadcast)
             tables[kind] = (cos, sin)
         return tables
 
@@ -297,22 +303,23 @@ class GemmaGraph:
         swapped = self.g.op("Concat", second, first, axis=-1)
         return self.g.op("Add", self.g.op("Mul", x, cos), self.g.op("Mul", swapped, sin))
 
-    def attention(self, x: str, w: _LayerWeights, name: str, rotary: tuple[str, str], bias: str) -> str:
+    def heads(self, x: str, layer: LayerTensors, key: str, group: int) -> str:
+        """A projection split into heads, ``[batch, length, kv_heads, group, head_dim]``."""
+        shape = self.g.constant([0, 0, self.arch.kv_heads, group, self.arch.head_dim], np.int64)
+        return self.g.op("Reshape", self.linear(x, layer, key), shape)
+
+    def attention(self, x: str, layer: LayerTensors, rotary: tuple[str, str], bias: str) -> str:
         """Grouped-query attention in ``[batch, kv_heads, group, length, head_dim]`` layout.
 
         Query head ``h`` reads key/value head ``h // group`` (transformers' ``repeat_kv``), which is what
-        splitting the query heads as ``(kv_heads, group)`` and broadcasting the key over ``group`` does.
+        splitting the query heads as ``(kv_heads, group)`` and broadcasting the keys over ``group`` does.
         """
         g, a = self.g, self.arch
-        group = a.heads // a.kv_heads
-        q = g.op("Reshape", self.linear(x, w("self_attn.q_proj.weight"), f"{name}.q_proj"),
-                 g.constant([0, 0, a.kv_heads, group, a.head_dim], np.int64))  # fmt: skip
-        k = g.op("Reshape", self.linear(x, w("self_attn.k_proj.weight"), f"{name}.k_proj"),
-                 g.constant([0, 0, a.kv_heads, 1, a.head_dim], np.int64))  # fmt: skip
-        v = g.op("Reshape", self.linear(x, w("self_attn.v_proj.weight"), f"{name}.v_proj"),
-                 g.constant([0, 0, a.kv_heads, 1, a.head_dim], np.int64))  # fmt: skip
-        q = self.rotate(self.rms_norm(q, w("self_attn.q_norm.weight"), f"{name}.q_norm"), rotary)
-        k = self.rotate(self.rms_norm(k, w("self_attn.k_norm.weight"), f"{name}.k_norm"), rotary)
+        q = self.heads(x, layer, "self_attn.q_proj", a.heads // a.kv_heads)
+        k = self.heads(x, layer, "self_attn.k_proj", 1)
+        v = self.heads(x, layer, "self_attn.v_proj", 1)
+        q = self.rotate(self.rms_norm(q, layer, "self_attn.q_norm"), rotary)
+        k = self.rotate(self.rms_norm(k, layer, "self_attn.k_norm"), rotary)
         # Scaling the query instead of the scores: exact when the scale is a power of two (1/16 here).
         q = g.op("Mul", q, g.constant(a.query_scale))
         q = g.op("Transpose", q, perm=[0, 2, 3, 1, 4])  # [B, kv, group, L, D]
@@ -320,24 +327,20 @@ class GemmaGraph:
         v = g.op("Transpose", v, perm=[0, 2, 3, 1, 4])  # [B, kv, 1, L, D]
         scores = g.op("Add", g.op("MatMul", q, k), bias)
         context = g.op("MatMul", g.op("Softmax", scores, axis=-1), v)  # [B, kv, group, L, D]
-        context = g.op("Reshape", g.op("Transpose", context, perm=[0, 3, 1, 2, 4]),
-                       g.constant([0, 0, a.heads * a.head_dim], np.int64))  # fmt: skip
-        return self.linear(context, w("self_attn.o_proj.weight"), f"{name}.o_proj")
+        context = g.op("Transpose", context, perm=[0, 3, 1, 2, 4])  # [B, L, kv, group, D]
+        context = g.op("Reshape", context, g.constant([0, 0, a.heads * a.head_dim], np.int64))
+        return self.linear(context, layer, "self_attn.o_proj")
 
-    def mlp(self, x: str, w: _LayerWeights, name: str) -> str:
-        gate = self.gelu(self.linear(x, w("mlp.gate_proj.weight"), f"{name}.gate_proj"))
-        up = self.linear(x, w("mlp.up_proj.weight"), f"{name}.up_proj")
-        return self.linear(self.g.op("Mul", gate, up), w("mlp.down_proj.weight"), f"{name}.down_proj")
+    def mlp(self, x: str, layer: LayerTensors) -> str:
+        gate = self.gelu(self.linear(x, layer, "mlp.gate_proj"))
+        up = self.linear(x, layer, "mlp.up_proj")
+        return self.linear(self.g.op("Mul", gate, up), layer, "mlp.down_proj")
 
-    def decoder_layer(self, x: str, w: _LayerWeights, name: str, rotary: tuple[str, str], bias: str) -> str:
-        attended = self.attention(self.rms_norm(x, w("input_layernorm.weight"), f"{name}.input_layernorm"),
-                                  w, name, rotary, bias)  # fmt: skip
-        x = self.g.op("Add", x, self.rms_norm(attended, w("post_attention_layernorm.weight"),
-                                              f"{name}.post_attention_layernorm"))  # fmt: skip
-        fed = self.mlp(self.rms_norm(x, w("pre_feedforward_layernorm.weight"), f"{name}.pre_feedforward_layernorm"),
-                       w, name)  # fmt: skip
-        return self.g.op("Add", x, self.rms_norm(fed, w("post_feedforward_layernorm.weight"),
-                                                 f"{name}.post_feedforward_layernorm"))  # fmt: skip
+    def decoder_layer(self, x: str, layer: LayerTensors, rotary: tuple[str, str], bias: str) -> str:
+        attended = self.attention(self.rms_norm(x, layer, "input_layernorm"), layer, rotary, bias)
+        x = self.g.op("Add", x, self.rms_norm(attended, layer, "post_attention_layernorm"))
+        fed = self.mlp(self.rms_norm(x, layer, "pre_feedforward_layernorm"), layer)
+        return self.g.op("Add", x, self.rms_norm(fed, layer, "post_feedforward_layernorm"))
 
     def attention_biases(self, mask: str, positions: str) -> dict[str, str]:
         """Additive biases by layer type, ``[B, 1, 1, 1|L, L]``: 0 where a key may be seen, else float32 min.
@@ -347,10 +350,10 @@ class GemmaGraph:
         """
         g = self.g
         keys = g.op("Unsqueeze", g.op("Cast", mask, to=TensorProto.BOOL), g.constant([1, 2, 3], np.int64))
+        rows = g.op("Unsqueeze", positions, g.constant([1], np.int64))
+        columns = g.op("Unsqueeze", positions, g.constant([0], np.int64))
+        near = g.op("Less", g.op("Abs", g.op("Sub", rows, columns)), g.constant(self.arch.window, np.int64))
         zero, blocked = g.constant(0.0), g.constant(_MASKED)
-        distance = g.op("Abs", g.op("Sub", g.op("Unsqueeze", positions, g.constant([1], np.int64)),
-                                    g.op("Unsqueeze", positions, g.constant([0], np.int64))))  # fmt: skip
-        near = g.op("Less", distance, g.constant(self.arch.window, np.int64))
         return {
             "full_attention": g.op("Where", keys, zero, blocked),
             "sliding_attention": g.op("Where", g.op("And", keys, near), zero, blocked),
@@ -401,20 +404,22 @@ def build_graph(folder: Path, data: IO[bytes], location: str) -> onnx.ModelProto
         name = f"layers.{index}"
         # Reopened per layer: the file's mapped pages are released with it, so they never add up.
         with safe_open(str(path), framework="numpy") as tensors, g.scope(name):
-            hidden = gemma.decoder_layer(hidden, _LayerWeights(tensors, f"{prefix}{name}."), name,
-                                         rotary[kind], biases[kind])  # fmt: skip
+            layer = LayerTensors(tensors, f"{prefix}{name}.", name)
+            hidden = gemma.decoder_layer(hidden, layer, rotary[kind], biases[kind])
     with safe_open(str(path), framework="numpy") as tensors, g.scope("head"):
-        hidden = gemma.rms_norm(hidden, tensors.get_tensor(f"{prefix}norm.weight"), "norm")
+        hidden = gemma.rms_norm(hidden, LayerTensors(tensors, prefix, "final"), "norm")
         pooled = gemma.mean_pool(hidden, INPUTS[1])
     width = arch.hidden
-    for index, layer in enumerate(dense):
-        if layer.in_features != width:
-            raise ValueError(f"{layer.folder.name} takes {layer.in_features} features, not {width}")
-        with safe_open(str(layer.folder / "model.safetensors"), framework="numpy") as tensors, g.scope(f"dense{index}"):
-            pooled = gemma.linear(pooled, tensors.get_tensor("linear.weight"), f"{layer.folder.name}.linear")
-            if layer.bias:
-                pooled = g.op("Add", pooled, g.weight(f"{layer.folder.name}.bias", tensors.get_tensor("linear.bias")))
-        width = layer.out_features
+    for dense_layer in dense:
+        name = dense_layer.folder.name
+        if dense_layer.in_features != width:
+            raise ValueError(f"{name} takes {dense_layer.in_features} features, not {width}")
+        with safe_open(str(dense_layer.folder / "model.safetensors"), framework="numpy") as tensors, g.scope(name):
+            layer = LayerTensors(tensors, "", name)
+            pooled = gemma.linear(pooled, layer, "linear")
+            if dense_layer.bias:
+                pooled = g.op("Add", pooled, g.weight(f"{name}.linear.bias", layer("linear.bias")))
+        width = dense_layer.out_features
     g.nodes.append(helper.make_node("Identity", [pooled], [OUTPUT], name="output"))
 
     onnx_graph = helper.make_graph(
