@@ -34,9 +34,11 @@ class GraphRunner:
         from tokenizers import Tokenizer
 
         self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
-        with safe_open(str(folder / "model.safetensors"), framework="numpy") as tensors:
-            self.table = tensors.get_tensor("embed_tokens.weight")
-        self.scale = np.float32(np.sqrt(self.table.shape[1]))
+        # Row by row, as the runtime reads them: the real table is 805 MB.
+        self._weights = safe_open(str(folder / "model.safetensors"), framework="numpy")
+        self.table = self._weights.get_slice("embed_tokens.weight")
+        self.hidden = int(self.table.get_shape()[1])
+        self.scale = np.float32(np.sqrt(self.hidden))
         options = ort.SessionOptions()
         options.intra_op_num_threads = 2
         self.session = ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
@@ -47,10 +49,10 @@ class GraphRunner:
     def run(self, ids: list[list[int]]) -> np.ndarray:
         """One padded batch (right padding, zero rows under the mask)."""
         length = max(map(len, ids))
-        embeds = np.zeros((len(ids), length, self.table.shape[1]), dtype=np.float32)
+        embeds = np.zeros((len(ids), length, self.hidden), dtype=np.float32)
         mask = np.zeros((len(ids), length), dtype=np.int64)
         for row, tokens in enumerate(ids):
-            embeds[row, : len(tokens)] = self.table[tokens] * self.scale
+            embeds[row, : len(tokens)] = np.concatenate([self.table[i : i + 1] for i in tokens]) * self.scale
             mask[row, : len(tokens)] = 1
         return self.session.run(None, {"inputs_embeds": embeds, "attention_mask": mask})[0]
 
