@@ -1,7 +1,7 @@
 """Save and load LangChain's FAISS vector store without pickle.
 
 ``FAISS.save_local`` writes the docstore as a pickle (``index.pkl``) that ``FAISS.load_local`` reads only
-with ``allow_dangerous_deserialization=True``: unpickling a file can run any code in it. Here the vectors
+when told to trust it: unpickling a file can run any code in it. Here the vectors
 go through FAISS's own format (``index.faiss``) and the chunks (id, text, metadata) through JSON
 (``chunks.json``); loading rebuilds the store from those, so a tampered file can at worst hold wrong text.
 """

@@ -103,9 +103,9 @@ def check_model_folder(folder: Path) -> None:
         if pickles and not weights:
             raise ModelLoadError(
                 f"{str(pickles[0])!r} is a pickle (PyTorch .bin), which this package never loads: loading a pickle "
-                "can run code. Convert it to safetensors (`safetensors.torch.save_file(torch.load(path, "
-                "weights_only=True), 'model.safetensors')` on a file you trust), or re-download the model, "
-                "whose weights are safetensors."
+                "can run code. Convert it to safetensors on a machine where you trust the file (load it with torch's "
+                "weights_only loader, save it with `safetensors.torch.save_file` as model.safetensors), or "
+                "re-download the model, whose weights are safetensors."
             )
         for path in weights:
             check_safetensors(path)
