@@ -65,8 +65,6 @@ class OnnxModel:
         options.intra_op_num_threads = threads()
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        if precision == "int4":  # the smallest mode: no arena holding the largest text's buffers after it ran
-            options.enable_cpu_mem_arena = False
         try:
             self._session = ort.InferenceSession(str(self.artifact), options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # a foreign file: say which and how to rebuild
