@@ -190,7 +190,8 @@ def _build(
             target,
             {
                 "source": str(folder.resolve()),
-                "source_fingerprint": source_fingerprint(folder),
+                # artifact_path put it in the name: hashing the model folder again would read ~1.2 GB twice
+                "source_fingerprint": target.stem.rsplit("-", 1)[-1],
                 "format": kind,
                 "quantization": quantization,
                 "converter": converter,
