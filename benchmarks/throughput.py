@@ -13,7 +13,7 @@ script in ``--worker`` mode):
 
 Per configuration: docs/s and tokens/s over the corpus (one call), the ratio of docs/s to the LangChain
 peer of the same run, query p50/p90 (single queries after a warm-up), RSS after load (VmRSS after
-constructing the object and embedding one short text), peak RSS (``ru_maxrss``, before the optional STS
+constructing the object and embedding one short text), peak RSS (``VmHWM``, before the optional STS
 pass), cold start (process start → imports + load + first query done), and the min / mean cosine of the
 document vectors to plain sentence-transformers fp32, computed in a reference worker of its own: ours
 and ``sentence_transformers`` against ``encode_document`` (the same prompts), the peers (which send no
@@ -58,6 +58,7 @@ DEFAULT_MODEL = os.environ.get("EMBEDDINGGEMMA_MODEL", "google/embeddinggemma-30
 RUNTIMES: dict[str, dict[str, Any]] = {
     "default": {},
     "int8": {"quantization": "int8"},
+    "int4": {"quantization": "int4"},
     "q8_0": {"quantization": "q8_0"},
     "q4_0": {"quantization": "q4_0"},
 }
@@ -223,16 +224,25 @@ def build_corpus(
 # --- measuring one configuration (worker) ------------------------------------------------------------
 
 
-def _vm_rss_mb() -> float:
+def _proc_status_mb(field: str) -> float:
     with open("/proc/self/status") as handle:
         for line in handle:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024
     return float("nan")
 
 
+def _vm_rss_mb() -> float:
+    return _proc_status_mb("VmRSS")
+
+
 def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    # VmHWM belongs to this process image; ru_maxrss survives exec and would report the driver's peak
+    # whenever the driver was bigger than the worker.
+    peak = _proc_status_mb("VmHWM")
+    if peak == peak:
+        return peak
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux (no /proc elsewhere)
 
 
 def _set_torch_threads(threads: int) -> int | None:

@@ -20,11 +20,10 @@ import sys
 from rag_corpus import fingerprint, load_corpus
 from rag_index import clear_index, plan_index, vector_settings, write_manifest
 from rag_langchain_store import load_store, save_store
-from rag_options import embedding_settings, parse_args
+from rag_options import cache_line, embedding_settings, parse_args
 from rag_output import Passage, llm_hint, print_passages, run
 
 APP = "langchain_rag"
-CHUNK_SIZE, CHUNK_OVERLAP = 1000, 150  # characters
 
 PROMPT_MESSAGES = [
     (
@@ -47,9 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     from langchain_core.prompts import ChatPromptTemplate
     from langchain_core.runnables import RunnableLambda, RunnableParallel, RunnablePassthrough
     from langchain_ollama import ChatOllama
-    from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-    from langchain_embeddinggemma import EmbeddingGemmaEmbeddings
+    from langchain_embeddinggemma import EmbeddingGemmaEmbeddings, EmbeddingGemmaTextSplitter
 
     # 1. The embedding model: documents get the document prompt with their title, queries the query prompt.
     embedding_options = embedding_settings(args)
@@ -58,14 +56,17 @@ def main(argv: list[str] | None = None) -> int:
     # 2. The index: reuse the saved one if this app wrote it from the same documents and settings.
     corpus = load_corpus(args.docs, follow_links=args.follow_links)
     documents = fingerprint(corpus)
-    settings = vector_settings(embeddings, args.model, chunk_size=CHUNK_SIZE, chunk_overlap=CHUNK_OVERLAP)
+    settings = vector_settings(embeddings, args.model, chunk_size=args.chunk_size, chunk_overlap=args.chunk_overlap)
     plan = plan_index(args.index_dir, APP, settings, documents, rebuild=args.rebuild)
     print(f"index: {plan.reason}")
     if plan.reuse:
         store = load_store(args.index_dir, embeddings)  # FAISS's own format and JSON: no pickle
     else:
         docs = [Document(doc.text, metadata={"source": doc.source, "title": doc.title}) for doc in corpus]
-        splitter = RecursiveCharacterTextSplitter(chunk_size=CHUNK_SIZE, chunk_overlap=CHUNK_OVERLAP)
+        # Chunks counted in EmbeddingGemma tokens with the prompt and title: none is ever truncated.
+        splitter = EmbeddingGemmaTextSplitter.from_embeddings(
+            embeddings, tokenizer=args.tokenizer, chunk_size=args.chunk_size, chunk_overlap=args.chunk_overlap
+        )
         chunks = splitter.split_documents(docs)
         # The same model with a progress bar, for the one long job; each chunk gets its title in the prompt.
         indexing = EmbeddingGemmaEmbeddings(**embedding_options, show_progress=True)
@@ -78,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         clear_index(args.index_dir, APP)
         save_store(store, args.index_dir)  # not store.save_local: that writes a pickle
         write_manifest(args.index_dir, APP, settings, documents, chunks=len(chunks))
+        print(cache_line(args, len(chunks)))
         print(f"index: {len(chunks)} chunks from {len(corpus)} documents saved in {args.index_dir}")
 
     # 3. The chain: the retriever's passages (with scores) and the streamed answer come out together.

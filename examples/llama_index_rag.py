@@ -19,11 +19,10 @@ import sys
 
 from rag_corpus import fingerprint, load_corpus
 from rag_index import clear_index, index_damaged, plan_index, vector_settings, write_manifest
-from rag_options import embedding_settings, parse_args
+from rag_options import cache_line, embedding_settings, parse_args
 from rag_output import Passage, llm_hint, print_passages, run
 
 APP = "llama_index_rag"
-CHUNK_SIZE, CHUNK_OVERLAP = 256, 32  # tokens
 
 QA_PROMPT = (
     "Context passages, each starting with its source file:\n"
@@ -43,12 +42,11 @@ def main(argv: list[str] | None = None) -> int:
     import faiss
     from llama_index.core import Document, PromptTemplate, StorageContext, VectorStoreIndex, load_index_from_storage
     from llama_index.core.ingestion import IngestionPipeline
-    from llama_index.core.node_parser import SentenceSplitter
     from llama_index.core.schema import QueryBundle
     from llama_index.llms.ollama import Ollama
     from llama_index.vector_stores.faiss import FaissVectorStore
 
-    from llama_index_embeddinggemma import EmbeddingGemmaEmbedding
+    from llama_index_embeddinggemma import EmbeddingGemmaEmbedding, EmbeddingGemmaNodeParser
 
     # 1. The embedding model: nodes get the document prompt with their title, queries the query prompt.
     embedding_options = embedding_settings(args)
@@ -57,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     # 2. The index: reload the persisted one if this app wrote it from the same documents and settings.
     corpus = load_corpus(args.docs, follow_links=args.follow_links)
     documents = fingerprint(corpus)
-    settings = vector_settings(embed_model, args.model, chunk_size=CHUNK_SIZE, chunk_overlap=CHUNK_OVERLAP)
+    settings = vector_settings(embed_model, args.model, chunk_size=args.chunk_size, chunk_overlap=args.chunk_overlap)
     plan = plan_index(args.index_dir, APP, settings, documents, rebuild=args.rebuild)
     print(f"index: {plan.reason}")
     if plan.reuse:
@@ -82,7 +80,10 @@ def main(argv: list[str] | None = None) -> int:
         ]
         # The same model with a progress bar, for the one long job; each node gets its title in the prompt.
         indexing = EmbeddingGemmaEmbedding(**embedding_options, show_progress=True)
-        splitter = SentenceSplitter(chunk_size=CHUNK_SIZE, chunk_overlap=CHUNK_OVERLAP)
+        # Nodes counted in EmbeddingGemma tokens with the prompt and title: none is ever truncated.
+        splitter = EmbeddingGemmaNodeParser.from_embedding(
+            embed_model, tokenizer=args.tokenizer, chunk_size=args.chunk_size, chunk_overlap=args.chunk_overlap
+        )
         nodes = IngestionPipeline(transformations=[splitter, indexing]).run(documents=docs)
         vector_store = FaissVectorStore(faiss_index=faiss.IndexFlatIP(args.dimensions))  # unit vectors: IP = cosine
         storage = StorageContext.from_defaults(vector_store=vector_store)
@@ -91,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         clear_index(args.index_dir, APP)
         index.storage_context.persist(persist_dir=str(args.index_dir))
         write_manifest(args.index_dir, APP, settings, documents, chunks=len(nodes))
+        print(cache_line(args, len(nodes)))
         print(f"index: {len(nodes)} chunks from {len(corpus)} documents saved in {args.index_dir}")
 
     # 3. Retrieval, and the LLM that writes an answer from the retrieved nodes.

@@ -74,7 +74,7 @@ def _read_chunks(path: Path) -> list[dict[str, Any]]:
         raise _damaged(path, f"not readable JSON: {error}") from None
     chunks = data.get("chunks") if isinstance(data, dict) and data.get("format") == CHUNKS_FORMAT else None
     if not isinstance(chunks, list) or not all(_is_chunk(chunk) for chunk in chunks):
-        raise _damaged(path, "expected chunks with a text id, text and text metadata")
+        raise _damaged(path, "expected chunks with a text id, text, and metadata of text and offsets")
     if len({chunk["id"] for chunk in chunks}) != len(chunks):
         raise _damaged(path, "two chunks share an id")
     return chunks
@@ -84,7 +84,11 @@ def _is_chunk(chunk: object) -> bool:
     if not isinstance(chunk, dict) or not isinstance(chunk.get("id"), str) or not isinstance(chunk.get("text"), str):
         return False
     metadata = chunk.get("metadata")
-    return isinstance(metadata, dict) and all(isinstance(value, str) for value in metadata.values())
+    # Text, and the chunk's character offsets in its document: plain values only.
+    return isinstance(metadata, dict) and all(
+        isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
+        for value in metadata.values()
+    )
 
 
 def _check_index(index: Any, chunks: int, dimensions: int, path: Path) -> None:

@@ -25,6 +25,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if "real_model" in item.keywords:
             item.add_marker(skip)
 
+
 PROMPTS = {
     "query": "task: search result | query: ",
     "document": "title: none | text: ",

@@ -42,6 +42,8 @@ PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01"
 def run_app(app: str, index_dir: Path, *args: str, url: str, docs: Path = SAMPLE_DOCS, model: str | None = None):
     command = [sys.executable, str(EXAMPLES / f"{app}.py"), "--docs", str(docs), "--index-dir", str(index_dir)]
     command += ["--model", model or tiny_model_path(), "--ollama-url", url, *args]
+    if "--cache-dir" not in args and "--no-cache" not in args:  # never the user's cache: one beside the index
+        command += ["--cache-dir", f"{index_dir}-vectors"]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
     return subprocess.run(command, capture_output=True, text=True, timeout=900, env=env, check=False)
 
@@ -145,6 +147,7 @@ def test_answers_from_retrieved_passages_reuses_and_rebuilds_the_index_and_hints
         first = run_app(app, index, "-k", "3", url=server.url, docs=docs)
         assert first.returncode == 0, first.stderr
         assert "building a new index" in first.stdout
+        chunks = int(re.search(r"index: embedded (\d+) of \1 chunks \(0 from the cache", first.stdout).group(1))
         assert embedding_bars(first.stderr), first.stderr  # the adapter's progress bar, while indexing
         retrieved = check_answer(first.stdout, docs, server)
         assert len(retrieved) == 3
@@ -170,6 +173,11 @@ def test_answers_from_retrieved_passages_reuses_and_rebuilds_the_index_and_hints
     third = run_app(app, index, "-k", "3", url=down, docs=docs)
     assert third.returncode == 1
     assert f"documents changed (added new-note.txt; modified {retrieved[-1]})" in third.stdout
+    # Only the chunks of the two changed documents (one each) reached the model; the rest came from the cache.
+    embedded, total, cached = map(
+        int, re.search(r"embedded (\d+) of (\d+) chunks \((\d+) from the cache", third.stdout).groups()
+    )
+    assert (embedded, cached) == (2, total - 2) and total >= chunks, third.stdout
     assert len(passages(third.stdout)) == 3
     assert "Traceback" not in third.stderr
     assert "ollama serve" in third.stderr.strip().splitlines()[-1]
@@ -185,7 +193,16 @@ def test_answers_from_retrieved_passages_reuses_and_rebuilds_the_index_and_hints
 @pytest.mark.parametrize("app", APPS)
 def test_embeds_through_ollama_with_titles_in_the_prompt(app, tmp_path):
     with OllamaServer() as server:
-        result = run_app(app, tmp_path / "index", "--backend", "ollama", url=server.url, model="embeddinggemma")
+        result = run_app(
+            app,
+            tmp_path / "index",
+            "--backend",
+            "ollama",
+            "--tokenizer",
+            tiny_model_path(),
+            url=server.url,
+            model="embeddinggemma",
+        )
         assert result.returncode == 0, result.stderr
         check_answer(result.stdout, SAMPLE_DOCS, server)
     embedded = [text for _, path, body in server.requests if path == "/api/embed" for text in body["input"]]
@@ -488,7 +505,15 @@ def test_llm_hint_names_the_fix():
 
 
 OUR_PACKAGES = {"embeddinggemma", "langchain_embeddinggemma", "llama_index_embeddinggemma"}
-PUBLIC_NAMES = {"DEFAULT_MODEL", "DIMENSIONS", "BACKENDS", "QUANTIZATIONS", "DEFAULT_OLLAMA_URL", "EmbeddingGemmaError"}
+PUBLIC_NAMES = {
+    "DEFAULT_MODEL",
+    "DIMENSIONS",
+    "BACKENDS",
+    "QUANTIZATIONS",
+    "DEFAULT_OLLAMA_URL",
+    "EmbeddingGemmaError",
+    "VectorCache",
+}
 INTERNALS = {"embedder", "config", "load_backend", "Embedder", "embed_with_report", "EmbeddingConfig"}
 UNSAFE = {"pickle", "load_local", "save_local", "allow_dangerous_deserialization"}
 

@@ -63,13 +63,6 @@ def test_node_titles_reach_prompt(tiny_model, served):
     np.testing.assert_allclose([n.embedding for n in nodes], expected, atol=1e-5)
 
 
-def test_cache_that_mixes_sides_is_refused(tiny_model):
-    from llama_index.core.storage.kvstore import SimpleKVStore
-
-    with pytest.raises(ValueError, match="query and a document with the same text"):
-        EmbeddingGemmaEmbedding(model_name=tiny_model, embeddings_cache=SimpleKVStore())
-
-
 async def test_async_methods(tiny_model, served):
     emb = EmbeddingGemmaEmbedding(**served)
     q = await emb.aget_query_embedding("mars")

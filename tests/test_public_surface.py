@@ -14,6 +14,8 @@ PUBLIC = {
         "MAX_SEQ_LENGTH",
         "QUANTIZATIONS",
         "TASKS",
+        "CacheStore",
+        "Chunk",
         "Embedder",
         "EmbeddingGemmaError",
         "EmbeddingSettings",
@@ -22,9 +24,11 @@ PUBLIC = {
         "ServerError",
         "ServerUnavailableError",
         "TaskPrompts",
+        "TextChunker",
         "TruncationError",
         "TruncationReport",
         "TruncationWarning",
+        "VectorCache",
         "apply_prompt",
         "is_prompted",
         "shape_vectors",
@@ -39,8 +43,8 @@ PUBLIC = {
         "build_gguf",
         "build_onnx",
     ],
-    "langchain_embeddinggemma": ["EmbeddingGemmaEmbeddings"],
-    "llama_index_embeddinggemma": ["EmbeddingGemmaEmbedding"],
+    "langchain_embeddinggemma": ["EmbeddingGemmaEmbeddings", "EmbeddingGemmaTextSplitter"],
+    "llama_index_embeddinggemma": ["EmbeddingGemmaEmbedding", "EmbeddingGemmaNodeParser"],
 }
 
 

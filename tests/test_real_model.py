@@ -1,6 +1,5 @@
 """The real google/embeddinggemma-300m: runs whenever EMBEDDINGGEMMA_MODEL is set."""
 
-
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +8,6 @@ from conftest import MODEL_CARD_SIMILARITIES
 from quickstart import DOCUMENTS, QUERY  # noqa: E402  the model card's example, as the README runs it
 
 pytestmark = pytest.mark.real_model
-
 
 
 @pytest.fixture(scope="module")

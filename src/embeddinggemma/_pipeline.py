@@ -14,9 +14,10 @@ import numpy as np
 from ._drive import adrive, drive
 from ._errors import OutputCheckError, TruncationError, TruncationWarning
 from ._prompts import Side, apply_prompt
-from ._runtimes import Runtime, create_runtime
+from ._runtimes import Runtime, create_runtime, resolve, weights_identity
 from ._runtimes.base import ContextOverflow, LocalRuntime
 from ._settings import EmbeddingSettings
+from ._vector_cache import VectorCache
 
 _UNIT_TOLERANCE = 1e-3
 
@@ -131,6 +132,70 @@ def shape_vectors(vectors: np.ndarray, dimensions: int, expected_count: int) -> 
     return cut
 
 
+def cache_identity(settings: EmbeddingSettings) -> dict[str, object]:
+    """Every setting that decides a vector, beside the text and its side: what a cache key must hold."""
+    prompts = settings.prompts
+    return {
+        **weights_identity(resolve(settings), settings),
+        "prompts": [prompts.query, prompts.document],
+        "dimensions": settings.dimensions,
+        "max_seq_length": settings.max_seq_length,
+    }
+
+
+class _Lookup:
+    """One call's texts against the cache: the hits, and the distinct texts still to embed."""
+
+    def __init__(self, cache: VectorCache, keys: list[str], prompted: list[str], found: list) -> None:
+        self.cache, self.keys, self.found = cache, keys, found
+        self.todo: list[str] = []
+        self.todo_keys: list[str] = []
+        self.slot: list[int] = []  # per text: its row in ``todo``, or -1 for a hit
+        rows: dict[str, int] = {}
+        for key, text, hit in zip(keys, prompted, found, strict=True):
+            if hit is not None:
+                self.slot.append(-1)
+                continue
+            if text not in rows:  # the same text twice in one call is embedded once
+                rows[text] = len(self.todo)
+                self.todo.append(text)
+                self.todo_keys.append(key)
+            self.slot.append(rows[text])
+
+    def counts(self, todo_counts: Sequence[int]) -> list[int]:
+        """Token counts of every text of the call: stored for hits, counted for the rest."""
+        return [todo_counts[row] if row >= 0 else hit[1] for row, hit in zip(self.slot, self.found, strict=True)]
+
+    def finish(
+        self,
+        vectors: np.ndarray | None,
+        todo_counts: Sequence[int] | None,
+        embedder: Embedder,
+        report: TruncationReport | None = None,
+    ) -> tuple[np.ndarray, TruncationReport]:
+        """Store what was embedded (never what a server cut), and assemble the call's vectors and report."""
+        limit = embedder.settings.max_seq_length
+        if report is None:  # everything came from the cache
+            stored = [hit[1] for hit in self.found]
+            report = TruncationReport(limit, None)
+            if all(n >= 0 for n in stored):
+                report = embedder._warn(embedder._refuse(TruncationReport.from_counts(limit, stored)))
+        elif report.token_counts is None:  # a server: map its refusals back to the call's indices
+            cut = set(report.truncated)
+            report = TruncationReport(limit, None, tuple(i for i, row in enumerate(self.slot) if row in cut))
+        else:
+            cut = set()
+        if vectors is not None:
+            fresh = [
+                (self.todo_keys[row], vectors[row], -1 if todo_counts is None else todo_counts[row])
+                for row in range(len(self.todo))
+                if row not in cut
+            ]
+            self.cache.put(fresh)
+        rows = [vectors[row] if row >= 0 else hit[0] for row, hit in zip(self.slot, self.found, strict=True)]
+        return np.stack(rows).astype(np.float32, copy=False), report
+
+
 def _cannot_cut(overflow: ContextOverflow) -> TruncationError:
     return TruncationError(
         f"{overflow.detail or overflow}. This runtime cannot cut over-long inputs (inputs "
@@ -162,6 +227,7 @@ class Embedder:
             settings = EmbeddingSettings(**{**dict(settings.core_settings()), **overrides})
         self._settings = settings.core_settings()
         self._runtime: Runtime | None = None
+        self._namespace: str | None = None
         self._lock = threading.Lock()
 
     @property
@@ -177,6 +243,13 @@ class Embedder:
                 if self._runtime is None:
                     self._runtime = create_runtime(self._settings)
         return self._runtime
+
+    @property
+    def cache_namespace(self) -> str:
+        """A hash of every setting that decides a vector (model files included): part of each cache key."""
+        if self._namespace is None:
+            self._namespace = VectorCache.namespace(cache_identity(self._settings))
+        return self._namespace
 
     def __getstate__(self) -> dict[str, Any]:  # picklable for worker processes: the runtime is reloaded there
         return {"_settings": self._settings}
@@ -199,17 +272,20 @@ class Embedder:
         prompted = self._prepare(texts, side, titles)
         if not prompted:
             return self._empty()
+        lookup = self._lookup(prompted, side)
+        if lookup is not None and not lookup.todo:
+            return lookup.finish(None, None, self)
+        todo = prompted if lookup is None else lookup.todo
         runtime = self.runtime
         if isinstance(runtime, LocalRuntime):
-            report = self._refuse(
-                TruncationReport.from_counts(self._settings.max_seq_length, runtime.count_tokens(prompted))
-            )
-            raw = runtime.encode(prompted)
-            return self._shape(raw, len(prompted)), self._warn(report)
-        raw, report = drive(
-            self._server_plan(len(prompted)), lambda truncate: runtime.encode(prompted, truncate=truncate)
-        )
-        return self._shape(raw, len(prompted)), report
+            counts = runtime.count_tokens(todo)
+            report = self._refuse(self._local_report(counts if lookup is None else lookup.counts(counts)))
+            vectors = self._shape(runtime.encode(todo), len(todo))
+            self._warn(report)
+        else:
+            raw, report = drive(self._server_plan(len(todo)), lambda truncate: runtime.encode(todo, truncate=truncate))
+            vectors, counts = self._shape(raw, len(todo)), None
+        return (vectors, report) if lookup is None else lookup.finish(vectors, counts, self, report)
 
     async def aembed_with_report(
         self, texts: Sequence[str], *, side: Side = "document", titles: Sequence[str | None] | None = None
@@ -221,12 +297,19 @@ class Embedder:
         runtime = await asyncio.to_thread(lambda: self.runtime)  # loading a model never blocks the event loop
         if isinstance(runtime, LocalRuntime):
             return await asyncio.to_thread(self.embed_with_report, texts, side=side, titles=titles)
+        lookup = await asyncio.to_thread(self._lookup, prompted, side)
+        if lookup is not None and not lookup.todo:
+            return lookup.finish(None, None, self)
+        todo = prompted if lookup is None else lookup.todo
 
         async def send(truncate: bool) -> np.ndarray:
-            return await runtime.aencode(prompted, truncate=truncate)
+            return await runtime.aencode(todo, truncate=truncate)
 
-        raw, report = await adrive(self._server_plan(len(prompted)), send)
-        return self._shape(raw, len(prompted)), report
+        raw, report = await adrive(self._server_plan(len(todo)), send)
+        vectors = self._shape(raw, len(todo))
+        if lookup is None:
+            return vectors, report
+        return await asyncio.to_thread(lookup.finish, vectors, None, self, report)
 
     def embed(
         self, texts: Sequence[str], *, side: Side = "document", titles: Sequence[str | None] | None = None
@@ -273,6 +356,17 @@ class Embedder:
         if isinstance(outcome, ContextOverflow):
             raise _cannot_cut(outcome)
         return outcome, self._warn(report, count)
+
+    def _local_report(self, counts: Sequence[int]) -> TruncationReport:
+        return TruncationReport.from_counts(self._settings.max_seq_length, counts)
+
+    def _lookup(self, prompted: list[str], side: Side) -> _Lookup | None:
+        """What the cache already holds for these texts (None when there is no cache)."""
+        cache = self._settings.cache
+        if cache is None:
+            return None
+        keys = [cache.key(self.cache_namespace, side, text) for text in prompted]
+        return _Lookup(cache, keys, prompted, cache.get(keys, self._settings.dimensions))
 
     def _empty(self) -> tuple[np.ndarray, TruncationReport]:
         settings = self._settings

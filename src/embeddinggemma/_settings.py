@@ -131,6 +131,10 @@ class EmbeddingSettings(BaseModel):
     client_kwargs: dict[str, Any] = Field(default_factory=dict)
     """Extra keyword arguments for the server clients (``httpx.Client`` / ``ollama.Client``): headers,
     TLS verification, proxies, ..."""
+    cache: Any = Field(default=None, exclude=True)
+    """Vector cache: a folder path, a :class:`embeddinggemma.VectorCache`, or a key-value store (LangChain
+    ``ByteStore``, LlamaIndex ``BaseKVStore``); ``None`` caches nothing. Keys hold every setting that
+    decides a vector and the model files' hash: a changed setting is a miss, never a stale vector."""
 
     _embedder: Embedder | None = PrivateAttr(default=None)
     _framework_names: ClassVar[dict[str, str]] = {}
@@ -147,6 +151,18 @@ class EmbeddingSettings(BaseModel):
                 f"model={value!r} is not usable: pass the hub id {DEFAULT_MODEL!r} or the path of a local model folder."
             )
         return value
+
+    @field_validator("cache", mode="before")
+    @classmethod
+    def _check_cache(cls, value: object) -> Any:
+        from ._vector_cache import VectorCache
+
+        if value is None or isinstance(value, VectorCache):
+            return value
+        try:
+            return VectorCache(value)  # type: ignore[arg-type]
+        except TypeError as exc:
+            raise ValueError(f"cache={value!r} is not usable: {exc}") from None
 
     @field_validator("dimensions", mode="before")
     @classmethod

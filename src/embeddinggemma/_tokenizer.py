@@ -29,6 +29,7 @@ import json
 import math
 import os
 import re
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -226,6 +227,44 @@ class Tokenizer:
                     ids.append(~step)
             bodies.append(ids)
         return bodies
+
+
+_loaded: dict[Path, Tokenizer] = {}
+_loaded_lock = threading.Lock()
+TOKENIZER_FILES = [TOKENIZER_MODEL, TOKENIZER_JSON, TOKENIZER_CONFIG, ADDED_TOKENS, "special_tokens_map.json"]
+"""What a tokenizer needs from a model folder (fetched alone for a hub id: no weights)."""
+
+
+def load_tokenizer(model: str | os.PathLike[str]) -> Tokenizer:
+    """The tokenizer of a model folder or hub id, loaded once per process and shared (it is read-only).
+
+    For a hub id only the tokenizer files are downloaded, so counting tokens (the splitters, the
+    server backends) never fetches or loads the weights.
+    """
+    folder = Path(model).expanduser()
+    if not folder.is_dir():
+        if str(model).lower().endswith(".gguf") or folder.exists():
+            raise ModelLoadError(
+                f"{str(model)!r} is not a model folder: pass the folder (or hub id) of the model's tokenizer, "
+                "e.g. tokenizer='google/embeddinggemma-300m'."
+            )
+        folder = _fetch_tokenizer(str(model))
+    folder = folder.resolve()
+    with _loaded_lock:
+        if folder not in _loaded:
+            _loaded[folder] = Tokenizer(folder)
+        return _loaded[folder]
+
+
+def _fetch_tokenizer(repo_id: str) -> Path:
+    from ._files import GATED_HINT
+
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(repo_id, allow_patterns=TOKENIZER_FILES))
+    except Exception as exc:  # gated, offline, unknown id: one actionable error
+        raise ModelLoadError(f"could not fetch the tokenizer of {repo_id!r}: {exc}\n{GATED_HINT}") from exc
 
 
 # -- what AutoTokenizer does around the model ---------------------------------------------------------

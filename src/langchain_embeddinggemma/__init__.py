@@ -1,5 +1,6 @@
 """LangChain integration for EmbeddingGemma-300m."""
 
 from ._embeddings import EmbeddingGemmaEmbeddings
+from ._splitter import EmbeddingGemmaTextSplitter
 
-__all__ = ["EmbeddingGemmaEmbeddings"]
+__all__ = ["EmbeddingGemmaEmbeddings", "EmbeddingGemmaTextSplitter"]

@@ -52,6 +52,16 @@ class EmbeddingGemmaEmbeddings(EmbeddingSettings, Embeddings):
         """Like :meth:`embed_query`; native async for servers, a worker thread for local runtimes."""
         return await self._pipeline.aembed_query(text)
 
+    def cache_namespace(self) -> str:
+        """A namespace for LangChain's ``CacheBackedEmbeddings``: a hash of every setting that decides a
+        vector, the model files' content included, so a changed setting never reads an old vector.
+
+        ``CacheBackedEmbeddings`` keys by raw text, so give queries their own store (its
+        ``query_embedding_cache=True`` would share the documents' store and hand a query the vector of a
+        document with the same text). The ``cache=`` setting does all of this by itself.
+        """
+        return self._pipeline.cache_namespace
+
     def embed_documents_with_titles(
         self, documents: Sequence[Document], title_key: str = "title"
     ) -> list[tuple[str, list[float]]]:

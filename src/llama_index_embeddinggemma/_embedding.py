@@ -54,13 +54,16 @@ class EmbeddingGemmaEmbedding(EmbeddingSettings, BaseEmbedding):
     """Node metadata key whose value is the title in the document prompt."""
 
     @model_validator(mode="after")
-    def _refuse_text_keyed_cache(self) -> EmbeddingGemmaEmbedding:
-        if self.embeddings_cache is not None:
-            raise ValueError(
-                "embeddings_cache is not supported: LlamaIndex keys it by raw text, so a query and a "
-                "document with the same text (or two documents with different titles) would share one "
-                "vector, but EmbeddingGemma embeds them with different prompts. Leave embeddings_cache=None."
-            )
+    def _key_the_cache_safely(self) -> EmbeddingGemmaEmbedding:
+        # LlamaIndex keys embeddings_cache by raw text: a query and a document with the same text (or two
+        # titles) would share one vector. The store is kept, but read and written by the core cache,
+        # whose keys hold the side, prompt, title and every setting; the raw-text path never runs.
+        store = self.embeddings_cache
+        if store is not None:
+            from embeddinggemma import VectorCache
+
+            self.__dict__["cache"] = VectorCache(store)
+            self.__dict__["embeddings_cache"] = None
         return self
 
     @classmethod

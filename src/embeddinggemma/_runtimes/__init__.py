@@ -26,7 +26,16 @@ from .base import ContextOverflow, LocalRuntime, Runtime, ServerRuntime
 if TYPE_CHECKING:
     from .._settings import EmbeddingSettings
 
-__all__ = ["ContextOverflow", "LocalRuntime", "Runtime", "RuntimeSpec", "ServerRuntime", "create_runtime", "resolve"]
+__all__ = [
+    "ContextOverflow",
+    "LocalRuntime",
+    "Runtime",
+    "RuntimeSpec",
+    "ServerRuntime",
+    "create_runtime",
+    "resolve",
+    "weights_identity",
+]
 
 Loaded = TypeVar("Loaded")
 
@@ -106,6 +115,25 @@ def _local_model(model: str) -> str:
             "Check the path, or pass the hub id 'google/embeddinggemma-300m'."
         )
     return model  # a hub id
+
+
+def weights_identity(spec: RuntimeSpec, settings: EmbeddingSettings) -> dict[str, object]:
+    """What names the weights and arithmetic behind ``spec``: a hash of the model files' content for a
+    local model; the address and model name for a server (whose files this package cannot see)."""
+    identity: dict[str, object] = {"engine": spec.engine, "quantization": spec.quantization}
+    if spec.engine in ("ollama", "openai"):
+        return {**identity, "server": settings.base_url, "model": spec.model}
+    from pathlib import Path
+
+    from ..quantize._cache import resolve_model_dir, source_fingerprint
+
+    if spec.model.lower().endswith(".gguf"):
+        from .._files import fingerprint
+
+        content = fingerprint(Path(spec.model))
+    else:
+        content = source_fingerprint(resolve_model_dir(spec.model))
+    return {**identity, "content": content, "device": spec.device, "dtype": spec.dtype}
 
 
 _shared: dict[RuntimeSpec, Any] = {}

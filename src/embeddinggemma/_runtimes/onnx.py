@@ -47,14 +47,14 @@ class OnnxModel:
         if precision not in PRECISIONS:
             raise ValueError(f"precision={precision!r} is not an ONNX precision; use one of {PRECISIONS}.")
         ort = _import_onnxruntime()
-        from .._tokenizer import Tokenizer
+        from .._tokenizer import load_tokenizer
         from ..quantize import build_onnx
         from ..quantize._cache import resolve_model_dir
         from ..quantize._onnx_table import table_paths
 
         folder = resolve_model_dir(model)
         self.artifact = build_onnx(folder, precision)
-        self._tokenizer = Tokenizer(folder)
+        self._tokenizer = load_tokenizer(folder)  # shared with the splitters of this process
         if precision == "f32":
             self._rows = SafetensorsRows(Path(folder) / "model.safetensors", TOKEN_TABLE)
         else:

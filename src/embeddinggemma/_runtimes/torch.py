@@ -17,7 +17,6 @@ from .._files import GATED_HINT, check_model_folder
 MIN_TRANSFORMERS = (4, 56)
 
 
-
 def check_transformers_version(version: str) -> None:
     """Refuse a transformers too old for bidirectional Gemma3 attention."""
     parts = tuple(int(p) for p in version.split(".")[:2] if p.isdigit())

@@ -28,6 +28,7 @@ from ._cache import (
     artifact_damage,
     atomic_target,
     cache_dir_for,
+    data_path,
     resolve_model_dir,
     source_fingerprint,
     write_manifest,
@@ -118,32 +119,27 @@ def build_onnx(
     """
     if quantization not in ONNX_TYPES:
         raise ValueError(f"quantization={quantization!r} is not an ONNX type; use one of {', '.join(ONNX_TYPES)}.")
-    try:
-        import onnx  # noqa: F401
-    except ImportError as exc:
-        raise ImportError(
-            "building the ONNX graph needs the onnx package, a dependency of embeddinggemma: "
-            "pip install --upgrade embeddinggemma (or pip install onnx)"
-        ) from exc
-    from ._onnx_graph import data_path, write_onnx_graph
-    from ._onnx_int4 import quantize_graph_int4
-    from ._onnx_int8 import quantize_graph
-    from ._onnx_table import table_paths, write_int8_table
+    from ._onnx_table import table_paths  # the graph writers import onnx: only when a build is needed
 
     folder = resolve_model_dir(str(model_dir))
     target = artifact_path(folder, "onnx", quantization, cache_dir)
     if quantization == "f32":
 
         def write(source: Path, temporary: Path, kind: str) -> None:
-            write_onnx_graph(source, temporary, data_name=data_path(target).name)
+            _onnx_writers().write_onnx_graph(source, temporary, data_name=data_path(target).name)
 
         files = [target, data_path(target)]
     else:
 
         def write(source: Path, temporary: Path, kind: str) -> None:
+            writers = _onnx_writers()
+            from ._onnx_int4 import quantize_graph_int4
+            from ._onnx_int8 import quantize_graph
+            from ._onnx_table import write_int8_table
+
             float_graph = temporary.with_name(temporary.name + ".f32.onnx")
             try:
-                write_onnx_graph(source, float_graph)
+                writers.write_onnx_graph(source, float_graph)
                 if quantization == "int4":  # its 4-bit weights in a data file beside it, as f32's
                     quantize_graph_int4(float_graph, temporary, model_folder=source, data_name=data_path(target).name)
                 else:
@@ -154,9 +150,24 @@ def build_onnx(
             write_int8_table(source, target)
 
         files = [target, *([data_path(target)] if quantization == "int4" else []), *table_paths(target)]
-    return _build(
-        folder, target, "onnx", quantization, write, files=files, force=force, converter=write_onnx_graph.__module__
-    )
+    return _build(folder, target, "onnx", quantization, write, files=files, force=force, converter=_ONNX_CONVERTER)
+
+
+_ONNX_CONVERTER = "embeddinggemma.quantize._onnx_graph"
+
+
+def _onnx_writers():
+    """The ONNX graph writer module; it imports ``onnx`` (6 MB), which a cached artifact never needs."""
+    try:
+        import onnx  # noqa: F401
+    except ImportError as exc:
+        raise ImportError(
+            "building the ONNX graph needs the onnx package, a dependency of embeddinggemma: "
+            "pip install --upgrade embeddinggemma (or pip install onnx)"
+        ) from exc
+    from . import _onnx_graph
+
+    return _onnx_graph
 
 
 def _build(

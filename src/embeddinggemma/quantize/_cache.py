@@ -53,13 +53,25 @@ def resolve_model_dir(model: str) -> Path:
 
 
 def source_fingerprint(folder: Path) -> str:
-    """A short hex id of the content of the model files an artifact is built from (any change changes it)."""
-    digest = xxhash.xxh3_128()
-    for name in _SOURCE_FILES:
-        path = folder / name
-        if path.is_file():
-            digest.update(f"{name}\0{fingerprint(path)}\0".encode())
-    return digest.hexdigest()[:16]
+    """A short hex id of the content of the model files an artifact is built from (any change changes it).
+
+    Hashing reads the whole model (~1.2 GB, about a second); a process does it once per folder and again
+    only when a file's size, inode, or modification or change time differs (a rewrite always changes the last).
+    """
+    paths = [folder / name for name in _SOURCE_FILES if (folder / name).is_file()]
+    stamp = tuple(
+        (str(p.resolve()), s.st_size, s.st_mtime_ns, s.st_ctime_ns, s.st_ino) for p in paths for s in [p.stat()]
+    )
+    known = _fingerprints.get(stamp)
+    if known is None:
+        digest = xxhash.xxh3_128()
+        for path in paths:
+            digest.update(f"{path.name}\0{fingerprint(path)}\0".encode())
+        known = _fingerprints[stamp] = digest.hexdigest()[:16]
+    return known
+
+
+_fingerprints: dict[tuple, str] = {}
 
 
 def cache_dir_for(folder: Path, cache_dir: str | os.PathLike[str] | None = None) -> Path:
@@ -81,6 +93,11 @@ def _writable(target: Path) -> bool:
     except OSError:
         return False
     return os.access(target, os.W_OK)
+
+
+def data_path(target: Path) -> Path:
+    """The external-data file written beside the ONNX graph ``target``."""
+    return target.with_name(target.name + ".data")
 
 
 def manifest_path(artifact: Path) -> Path:

@@ -36,6 +36,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from ._cache import data_path
+
 OPSET = 18
 IR_VERSION = 8  # the first IR version that carries opset 18; ONNX Runtime 1.14+ reads it
 INPUTS = ("inputs_embeds", "attention_mask")
@@ -437,11 +439,6 @@ def build_graph(folder: Path, data: IO[bytes], location: str) -> onnx.ModelProto
     )
     model.ir_version = IR_VERSION
     return model
-
-
-def data_path(target: Path) -> Path:
-    """The external-data file written beside the graph ``target``."""
-    return target.with_name(target.name + ".data")
 
 
 def write_onnx_graph(folder: Path, target: Path, *, data_name: str | None = None) -> Path:
