@@ -61,6 +61,14 @@ DATASETS = {  # folder → key in published_scores.json
     "sts15": "STS15",
     "sts17_en_en": "STS17",
 }
+ENGLISH = tuple(DATASETS)
+MULTILINGUAL = {  # STS17 cross-lingual and monolingual: "xx_yy" = first sentence in xx, second in yy
+    f"sts17_{pair}": f"STS17_{pair}"
+    for pair in ("ar_ar", "en_ar", "en_de", "en_tr", "es_en", "es_es", "fr_en", "it_en", "nl_en")
+}
+DATASETS.update(MULTILINGUAL)
+DATASET_GROUPS = {"english": ENGLISH, "multilingual": tuple(MULTILINGUAL), "all": tuple(DATASETS)}
+"""Names ``--datasets`` also takes for several sets at once."""
 ADAPTERS = ("langchain", "llama_index")
 REFERENCE = "sentence_transformers"
 
@@ -338,7 +346,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=os.environ.get("EMBEDDINGGEMMA_MODEL", "google/embeddinggemma-300m"))
     parser.add_argument("--eval-dir", type=Path, default=DEFAULT_EVAL_DIR, help="folder of the STS sets")
-    parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
+    parser.add_argument(
+        "--datasets",
+        nargs="+",
+        default=["english"],
+        choices=[*DATASETS, *DATASET_GROUPS],
+        help="sets, or the groups english (default), multilingual, all",
+    )
     parser.add_argument("--beir", type=Path, metavar="FOLDER", help="retrieval mode on this BEIR-format folder")
     parser.add_argument("--no-reference", action="store_true", help="retrieval mode: skip sentence-transformers")
     parser.add_argument("--adapters", nargs="+", default=list(ADAPTERS), choices=ADAPTERS)
@@ -362,7 +376,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         scores = evaluate(
             args.model,
             args.eval_dir,
-            args.datasets,
+            list(dict.fromkeys(name for arg in args.datasets for name in DATASET_GROUPS.get(arg, (arg,)))),
             args.adapters,
             args.dimensions,
             runtime,

@@ -546,24 +546,38 @@ KNOWN_QUESTIONS = {
     "What is a cross-encoder used for?": "reranking.md",
     "How does a recursive splitter decide where to cut a document?": "chunking.md",
 }
+# A question in one language whose answer is written only in another (the sample corpus has German,
+# Spanish, Japanese and Arabic documents on topics no English document covers).
+CROSS_LINGUAL_QUESTIONS = {
+    "How do I back up and restore a vector index?": "de-vektorindex-sichern.md",
+    "¿Cómo se mide la latencia p99 de una búsqueda vectorial?": "ja-vector-search-latency.md",
+    "個人情報を索引に入れる前に匿名化するには？": "es-anonimizar-datos.md",
+    "Wie aktualisiert man den Index, wenn sich ein Dokument ändert, ohne alles neu zu berechnen?": (
+        "ar-updating-the-index.md"
+    ),
+}
 
 
 @pytest.mark.real_model
 @pytest.mark.parametrize("app", APPS)
 def test_real_model_retrieves_the_right_source_and_the_answer_cites_it(app, tmp_path):
+    questions = {**KNOWN_QUESTIONS, **CROSS_LINGUAL_QUESTIONS}
     args = ["-k", "3"]
-    for question in KNOWN_QUESTIONS:
+    for question in questions:
         args += ["-q", question]
     with OllamaServer() as server:
         result = run_app(app, tmp_path / "index", *args, url=server.url, model=REAL_MODEL)
     assert result.returncode == 0, result.stderr
     blocks = result.stdout.split("\nquestion: ")[1:]
-    assert len(blocks) == len(KNOWN_QUESTIONS)
-    for block, (question, expected) in zip(blocks, KNOWN_QUESTIONS.items(), strict=True):
+    assert len(blocks) == len(questions)
+    for block, (question, expected) in zip(blocks, questions.items(), strict=True):
         assert block.startswith(question)
         top = passages(block)
         assert top[0][2] == expected, f"{question!r}: got {top}"
         assert 0 < top[0][1] <= 1
+        if question in CROSS_LINGUAL_QUESTIONS:
+            assert top[0][1] - top[1][1] > 0.05, f"{question!r}: no clear winner in {top}"
+            continue
         answer = ANSWER.search(block)
         assert answer and answer.group(1) == expected
         assert answer.group(2) in squash((SAMPLE_DOCS / expected).read_text())

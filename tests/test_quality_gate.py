@@ -1,5 +1,6 @@
-"""STS quality mode: the benchmark's mechanics on the tiny model, and the real-model gate
-(STSBenchmark through the LangChain adapter matches MTEB's published score)."""
+"""STS quality mode: the benchmark's mechanics on the tiny model, and the real-model gates (STSBenchmark
+through the LangChain adapter and cross-lingual STS17 en-de through LlamaIndex match MTEB's published
+scores)."""
 
 import json
 from pathlib import Path
@@ -11,6 +12,7 @@ from conftest import REAL_MODEL
 from benchmarks.quality import (  # noqa: E402
     DATASETS,
     DEFAULT_EVAL_DIR,
+    MULTILINGUAL,
     Pairs,
     evaluate,
     main,
@@ -20,8 +22,8 @@ from benchmarks.quality import (  # noqa: E402
 )
 
 
-def _eval_dir(folder: Path) -> Path:
-    """A miniature eval folder in the shared layout: one STS set and the published-scores file."""
+def _eval_dir(folder: Path, sets: tuple[str, ...] = ("stsbenchmark",)) -> Path:
+    """A miniature eval folder in the shared layout: STS sets (the same pairs) and the published-scores file."""
     rows = [
         ("a man is playing a guitar .", "a man plays the guitar .", 4.8),
         ("a man is playing a guitar .", "a woman is slicing an onion .", 0.2),
@@ -30,9 +32,10 @@ def _eval_dir(folder: Path) -> Path:
         ("a child rides a bike .", "a kid is riding a bicycle .", 4.4),
         ("a child rides a bike .", "a man plays the guitar .", 0.6),
     ]
-    (folder / "stsbenchmark").mkdir(parents=True)
     lines = ["sentence1\tsentence2\tscore"] + [f"{a}\t{b}\t{s}" for a, b, s in rows]
-    (folder / "stsbenchmark" / "pairs.tsv").write_text("\n".join(lines) + "\n")
+    for name in sets:
+        (folder / name).mkdir(parents=True)
+        (folder / name / "pairs.tsv").write_text("\n".join(lines) + "\n")
     tasks = {key: {"cosine_spearman": 0.5} for key in DATASETS.values()}
     (folder / "published_scores.json").write_text(json.dumps({"tasks": tasks}))
     return folder
@@ -85,6 +88,16 @@ def test_sts_mode_through_both_adapters_on_tiny_model(tiny_model, tmp_path):
     assert report["runtime"]["dtype"] == "float32" and "torch" in report["versions"]
 
 
+def test_the_multilingual_group_runs_the_nine_sts17_sets(tiny_model, tmp_path):
+    eval_dir = _eval_dir(tmp_path / "eval", tuple(MULTILINGUAL))
+    out = tmp_path / "sts.json"
+    argv = ["--model", tiny_model, "--eval-dir", str(eval_dir), "--datasets", "multilingual", "--adapters", "langchain"]
+    assert main([*argv, "--json", str(out), "--no-progress"]) == 0
+    scores = json.loads(out.read_text())["scores"]
+    assert [s["dataset"] for s in scores] == list(MULTILINGUAL) and len(scores) == 9
+    assert {s["spearman"] for s in scores} == {scores[0]["spearman"]}  # the same pairs: the same score
+
+
 @pytest.mark.real_model
 @pytest.mark.skipif(not (DEFAULT_EVAL_DIR / "stsbenchmark").is_dir(), reason="../shared/eval is not present")
 def test_stsbenchmark_through_langchain_within_0005_of_published():
@@ -93,6 +106,22 @@ def test_stsbenchmark_through_langchain_within_0005_of_published():
         DEFAULT_EVAL_DIR,
         ["stsbenchmark"],
         ["langchain"],
+        [768],
+        runtime_settings(device="cpu"),
+        progress=False,
+    )
+    assert abs(score.difference) <= 0.005, score
+
+
+@pytest.mark.real_model
+@pytest.mark.skipif(not (DEFAULT_EVAL_DIR / "sts17_en_de").is_dir(), reason="../shared/eval is not present")
+def test_cross_lingual_en_de_through_llama_index_within_0005_of_published():
+    """English sentences against their German counterparts (STS17 en-de, 250 pairs): the multilingual gate."""
+    (score,) = evaluate(
+        REAL_MODEL,
+        DEFAULT_EVAL_DIR,
+        ["sts17_en_de"],
+        ["llama_index"],
         [768],
         runtime_settings(device="cpu"),
         progress=False,

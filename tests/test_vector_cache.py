@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import build_tiny_model
-from served_backends import openai_server, settings_for
+from served_backends import ollama_server, openai_server, settings_for
 
 from embeddinggemma import Embedder, TruncationError, TruncationWarning, VectorCache
 
@@ -134,21 +134,29 @@ def test_a_stored_count_still_enforces_truncation_error(tiny_model, tmp_path):
         strict.embed([long_text, "a new short text"])
 
 
-def test_a_server_backend_is_cached_and_asked_only_for_misses(tmp_path):
+def _embed_requests(backend: str) -> list[list[str]]:
+    """The inputs of every embedding request the loopback server of ``backend`` has answered."""
+    if backend == "openai":
+        return [body["input"] for body in openai_server().requests]
+    return [body["input"] for _, path, body in ollama_server().requests if path == "/api/embed"]
+
+
+@pytest.mark.parametrize("backend", ["ollama", "openai"])
+def test_a_server_backend_is_cached_and_asked_only_for_misses(tmp_path, backend):
     import asyncio
 
-    server = openai_server()
     cache = VectorCache(tmp_path)
-    embedder = Embedder(**settings_for("openai"), cache=cache)
-    before = len(server.requests)
+    embedder = Embedder(**settings_for(backend), cache=cache)
+    before = len(_embed_requests(backend))
     first = embedder.embed(TEXTS)
-    asked = len(server.requests)
+    asked = len(_embed_requests(backend))
     assert asked > before
     second = asyncio.run(embedder.aembed([*TEXTS, "Neptune is blue."]))
-    assert len(server.requests) == asked + 1
-    assert server.requests[-1]["input"] == [embedder.prompt(["Neptune is blue."], "document")[0]]
+    assert len(_embed_requests(backend)) == asked + 1
+    assert _embed_requests(backend)[-1] == [embedder.prompt(["Neptune is blue."], "document")[0]]
     np.testing.assert_array_equal(second[:3], first)
     assert cache.hits == 3
+    np.testing.assert_allclose(second, Embedder(**settings_for(backend)).embed([*TEXTS, "Neptune is blue."]), atol=1e-6)
 
 
 def test_a_bad_cache_is_named(tiny_model):
