@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from ._prompts import TASKS, apply_prompt
-from ._settings import DEFAULT_MODEL, MAX_SEQ_LENGTH
+from ._settings import DEFAULT_MODEL, MAX_SEQ_LENGTH, EmbeddingSettings
 
 __all__ = ["Chunk", "TextChunker"]
 
@@ -323,6 +323,24 @@ def _glue_blank(pieces: list[_Piece], text: str) -> list[_Piece]:
         else:
             out.append(carry)
     return out
+
+
+def chunking_options(settings: EmbeddingSettings, **given: object) -> dict[str, object]:
+    """The chunker keywords that match embedding ``settings`` (tokenizer, task, prompt, a size that fits),
+    under the ones ``given``. A server backend's ``model`` is the server's name for the model, not a
+    tokenizer: the hub id's tokenizer is used then."""
+    local = settings.backend == "local" and not settings.model.lower().endswith(".gguf")
+    defaults = {
+        "tokenizer": settings.model if local else DEFAULT_MODEL,
+        "task": settings.task,
+        "document_prompt": settings.document_prompt,
+        "chunk_size": min(DEFAULT_CHUNK_SIZE, settings.max_seq_length),
+    }
+    options = {**defaults, **given}
+    size = options["chunk_size"]
+    if "chunk_overlap" not in given and isinstance(size, int):
+        options["chunk_overlap"] = min(DEFAULT_CHUNK_OVERLAP, size // 4)
+    return options
 
 
 def _tokenizer_for(tokenizer: object):  # noqa: ANN202 - the private Tokenizer type

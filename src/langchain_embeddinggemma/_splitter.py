@@ -12,7 +12,7 @@ from langchain_core.documents import Document
 from langchain_text_splitters import TextSplitter
 
 from embeddinggemma import DEFAULT_MODEL, TextChunker
-from embeddinggemma._chunking import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE
+from embeddinggemma._chunking import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE, chunking_options
 
 from ._embeddings import EmbeddingGemmaEmbeddings
 
@@ -79,13 +79,7 @@ class EmbeddingGemmaTextSplitter(TextSplitter):
         A server backend names the model as the server knows it; its tokenizer then comes from the hub
         id (pass ``tokenizer=`` a local folder to avoid the download).
         """
-        settings = embeddings.core_settings()
-        local = settings.backend == "local" and not settings.model.lower().endswith(".gguf")
-        kwargs.setdefault("tokenizer", settings.model if local else DEFAULT_MODEL)
-        kwargs.setdefault("task", settings.task)
-        kwargs.setdefault("document_prompt", settings.document_prompt)
-        kwargs.setdefault("chunk_size", min(DEFAULT_CHUNK_SIZE, settings.max_seq_length))
-        return cls(**kwargs)
+        return cls(**chunking_options(embeddings.core_settings(), **kwargs))
 
     def _chunker_length(self, text: str) -> int:
         return self._chunker.count([text])[0]

@@ -13,7 +13,7 @@ from llama_index.core.utils import get_tqdm_iterable
 from pydantic import Field, PrivateAttr
 
 from embeddinggemma import DEFAULT_MODEL, TextChunker
-from embeddinggemma._chunking import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE
+from embeddinggemma._chunking import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE, chunking_options
 
 from ._embedding import EmbeddingGemmaEmbedding
 
@@ -82,14 +82,8 @@ class EmbeddingGemmaNodeParser(NodeParser):
         A server backend names the model as the server knows it; its tokenizer then comes from the hub
         id (pass ``tokenizer=`` a local folder to avoid the download).
         """
-        settings = embed_model.core_settings()
-        local = settings.backend == "local" and not settings.model.lower().endswith(".gguf")
-        kwargs.setdefault("tokenizer", settings.model if local else DEFAULT_MODEL)
-        kwargs.setdefault("task", settings.task)
-        kwargs.setdefault("document_prompt", settings.document_prompt)
         kwargs.setdefault("title_key", embed_model.title_key)
-        kwargs.setdefault("chunk_size", min(DEFAULT_CHUNK_SIZE, settings.max_seq_length))
-        return cls(**kwargs)
+        return cls(**chunking_options(embed_model.core_settings(), **kwargs))
 
     @property
     def dropped_empty(self) -> int:
