@@ -19,7 +19,7 @@ import sys
 
 from rag_corpus import fingerprint, load_corpus
 from rag_index import clear_index, plan_index, vector_settings, write_manifest
-from rag_langchain_store import load_store, save_store
+from rag_langchain_store import build_store, load_store, save_store
 from rag_options import cache_line, embedding_settings, parse_args
 from rag_output import Passage, llm_hint, print_passages, run
 
@@ -39,8 +39,6 @@ PROMPT_MESSAGES = [
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(APP, __doc__.splitlines()[0], argv)
 
-    from langchain_community.vectorstores import FAISS
-    from langchain_community.vectorstores.utils import DistanceStrategy
     from langchain_core.documents import Document
     from langchain_core.output_parsers import StrOutputParser
     from langchain_core.prompts import ChatPromptTemplate
@@ -70,12 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         chunks = splitter.split_documents(docs)
         # The same model with a progress bar, for the one long job; each chunk gets its title in the prompt.
         indexing = EmbeddingGemmaEmbeddings(**embedding_options, show_progress=True)
-        store = FAISS.from_embeddings(
-            indexing.embed_documents_with_titles(chunks),
-            embeddings,
-            metadatas=[chunk.metadata for chunk in chunks],
-            distance_strategy=DistanceStrategy.MAX_INNER_PRODUCT,  # unit vectors: inner product = cosine
-        )
+        store = build_store(indexing.embed_documents_with_titles(chunks), [c.metadata for c in chunks], embeddings)
         clear_index(args.index_dir, APP)
         save_store(store, args.index_dir)  # not store.save_local: that writes a pickle
         write_manifest(args.index_dir, APP, settings, documents, chunks=len(chunks))

@@ -19,6 +19,7 @@ import sys
 
 from rag_corpus import fingerprint, load_corpus
 from rag_index import clear_index, index_damaged, plan_index, vector_settings, write_manifest
+from rag_llama_index_store import build_index, persist_index, to_documents
 from rag_options import cache_line, embedding_settings, parse_args
 from rag_output import Passage, llm_hint, print_passages, run
 
@@ -39,8 +40,7 @@ QA_PROMPT = (
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(APP, __doc__.splitlines()[0], argv)
 
-    import faiss
-    from llama_index.core import Document, PromptTemplate, StorageContext, VectorStoreIndex, load_index_from_storage
+    from llama_index.core import PromptTemplate, StorageContext, load_index_from_storage
     from llama_index.core.ingestion import IngestionPipeline
     from llama_index.core.schema import QueryBundle
     from llama_index.llms.ollama import Ollama
@@ -68,16 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         except (RuntimeError, ValueError, KeyError, TypeError) as error:  # FAISS and LlamaIndex on malformed files
             raise index_damaged(args.index_dir, error) from None
     else:
-        docs = [
-            Document(
-                text=doc.text,
-                id_=doc.source,
-                metadata={"source": doc.source, "title": doc.title},
-                excluded_embed_metadata_keys=["source", "title"],  # the title goes into the prompt instead
-                excluded_llm_metadata_keys=[],  # the LLM sees "source: ..." and "title: ..." above each passage
-            )
-            for doc in corpus
-        ]
+        docs = to_documents(corpus)
         # The same model with a progress bar, for the one long job; each node gets its title in the prompt.
         indexing = EmbeddingGemmaEmbedding(**embedding_options, show_progress=True)
         # Nodes counted in EmbeddingGemma tokens with the prompt and title: none is ever truncated.
@@ -85,12 +76,9 @@ def main(argv: list[str] | None = None) -> int:
             embed_model, tokenizer=args.tokenizer, chunk_size=args.chunk_size, chunk_overlap=args.chunk_overlap
         )
         nodes = IngestionPipeline(transformations=[splitter, indexing]).run(documents=docs)
-        vector_store = FaissVectorStore(faiss_index=faiss.IndexFlatIP(args.dimensions))  # unit vectors: IP = cosine
-        storage = StorageContext.from_defaults(vector_store=vector_store)
-        # The nodes carry their vectors: the index stores them without embedding them again.
-        index = VectorStoreIndex(nodes, storage_context=storage, embed_model=embed_model)
+        index = build_index(nodes, embed_model, args.dimensions)  # the nodes carry their vectors already
         clear_index(args.index_dir, APP)
-        index.storage_context.persist(persist_dir=str(args.index_dir))
+        persist_index(index, args.index_dir)
         write_manifest(args.index_dir, APP, settings, documents, chunks=len(nodes))
         print(cache_line(args, len(nodes)))
         print(f"index: {len(nodes)} chunks from {len(corpus)} documents saved in {args.index_dir}")

@@ -24,6 +24,19 @@ CHUNKS_FILE = "chunks.json"
 CHUNKS_FORMAT = 1
 
 
+def build_store(pairs: list[tuple[str, list[float]]], metadatas: list[dict], embeddings: Embeddings) -> FAISS:
+    """LangChain's FAISS store over precomputed ``(text, vector)`` pairs, searched by inner product."""
+    from langchain_community.vectorstores import FAISS
+    from langchain_community.vectorstores.utils import DistanceStrategy
+
+    return FAISS.from_embeddings(
+        pairs,
+        embeddings,
+        metadatas=metadatas,
+        distance_strategy=DistanceStrategy.MAX_INNER_PRODUCT,  # unit vectors: inner product = cosine
+    )
+
+
 def save_store(store: FAISS, folder: Path) -> None:
     """Write the store's FAISS index and its chunks, in FAISS row order, into ``folder``."""
     import faiss

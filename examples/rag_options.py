@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from embeddinggemma import BACKENDS, DEFAULT_MODEL, DEFAULT_OLLAMA_URL, DIMENSIONS, QUANTIZATIONS, VectorCache
@@ -20,9 +20,17 @@ OLLAMA_EMBEDDING_MODEL = "embeddinggemma"  # Ollama's name for the model
 CHUNK_SIZE, CHUNK_OVERLAP = 512, 64
 
 
-def parse_args(app: str, description: str, argv: Sequence[str] | None = None) -> argparse.Namespace:
-    """The options both apps take, with the defaults filled in (model, embedding server, index folder)."""
+def parse_args(
+    app: str,
+    description: str,
+    argv: Sequence[str] | None = None,
+    more: Callable[[argparse.ArgumentParser], None] | None = None,
+) -> argparse.Namespace:
+    """The options both apps take, with the defaults filled in (model, embedding server, index folder);
+    ``more`` adds a program's own options."""
     parser = _parser(app, description)
+    if more is not None:
+        more(parser)
     args = parser.parse_args(argv)
     if args.top_k < 1:
         parser.error(f"--top-k must be at least 1, got {args.top_k}")

@@ -43,6 +43,14 @@ PUBLIC = {
         "build_gguf",
         "build_onnx",
     ],
+    "embeddinggemma.ray": [
+        "BadRowError",
+        "EmbedBatches",
+        "EmbeddingRunReport",
+        "embed_dataset",
+        "summarize",
+        "vectors_of",
+    ],
     "langchain_embeddinggemma": ["EmbeddingGemmaEmbeddings", "EmbeddingGemmaTextSplitter"],
     "llama_index_embeddinggemma": ["EmbeddingGemmaEmbedding", "EmbeddingGemmaNodeParser"],
 }
@@ -59,7 +67,7 @@ def test_all_is_pinned_and_importable(package):
 @pytest.mark.parametrize("package", ["embeddinggemma", "langchain_embeddinggemma", "llama_index_embeddinggemma"])
 def test_implementation_modules_are_private(package):
     module = importlib.import_module(package)
-    public_modules = {"quantize", "__main__"} if package == "embeddinggemma" else set()
+    public_modules = {"quantize", "ray", "__main__"} if package == "embeddinggemma" else set()
     for info in pkgutil.iter_modules(module.__path__):
         assert info.name.startswith("_") or info.name in public_modules, f"{package}.{info.name} should be private"
 

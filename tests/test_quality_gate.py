@@ -99,32 +99,15 @@ def test_the_multilingual_group_runs_the_nine_sts17_sets(tiny_model, tmp_path):
 
 
 @pytest.mark.real_model
-@pytest.mark.skipif(not (DEFAULT_EVAL_DIR / "stsbenchmark").is_dir(), reason="../shared/eval is not present")
-def test_stsbenchmark_through_langchain_within_0005_of_published():
+@pytest.mark.parametrize(
+    ("dataset", "adapter"),
+    [("stsbenchmark", "langchain"), ("sts17_en_de", "llama_index")],  # English; English against German
+)
+def test_real_model_within_0005_of_published(dataset, adapter):
+    if not (DEFAULT_EVAL_DIR / dataset).is_dir():
+        pytest.skip(f"{DEFAULT_EVAL_DIR / dataset} is not present")
     (score,) = evaluate(
-        REAL_MODEL,
-        DEFAULT_EVAL_DIR,
-        ["stsbenchmark"],
-        ["langchain"],
-        [768],
-        runtime_settings(device="cpu"),
-        progress=False,
-    )
-    assert abs(score.difference) <= 0.005, score
-
-
-@pytest.mark.real_model
-@pytest.mark.skipif(not (DEFAULT_EVAL_DIR / "sts17_en_de").is_dir(), reason="../shared/eval is not present")
-def test_cross_lingual_en_de_through_llama_index_within_0005_of_published():
-    """English sentences against their German counterparts (STS17 en-de, 250 pairs): the multilingual gate."""
-    (score,) = evaluate(
-        REAL_MODEL,
-        DEFAULT_EVAL_DIR,
-        ["sts17_en_de"],
-        ["llama_index"],
-        [768],
-        runtime_settings(device="cpu"),
-        progress=False,
+        REAL_MODEL, DEFAULT_EVAL_DIR, [dataset], [adapter], [768], runtime_settings(device="cpu"), progress=False
     )
     assert abs(score.difference) <= 0.005, score
 
