@@ -97,9 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     base = results["single process"]["seconds"]
     when = f"{datetime.now(UTC):%Y-%m-%dT%H:%MZ}"
     print(f"{platform.machine()}, {args.cpus} CPUs, {when}; {args.passages} passages of 100-250 words")
-    print(
-        "| configuration | passages/s (steady) | × single process | passages/s (with start-up) | pool start-up + load (s) |"
-    )
+    print("| configuration | passages/s (steady) | × single process | passages/s (with start-up) | start-up (s) |")
     print("|---|---|---|---|---|")
     for name, r in results.items():
         rate = args.passages / r["seconds"]
