@@ -222,3 +222,17 @@ def test_llama_index_embeddings_cache_is_keyed_safely(tiny_model):
     assert len(store.get_all(collection="embeddinggemma_vectors")) == 2
     serialised = embed_model.to_dict()
     assert "cache" not in serialised
+
+
+@pytest.mark.real_model
+def test_real_model_card_example_from_the_cache_is_the_computed_one(tmp_path):
+    from conftest import MODEL_CARD_SIMILARITIES, REAL_MODEL
+    from quickstart import DOCUMENTS, QUERY
+
+    cache = VectorCache(tmp_path)
+    first = Embedder(model=REAL_MODEL, cache=cache)
+    documents, query = first.embed(DOCUMENTS), first.embed([QUERY], side="query")[0]
+    again = Embedder(model=REAL_MODEL, cache=cache)
+    assert again.embed(DOCUMENTS) == documents and again.embed([QUERY], side="query")[0] == query
+    assert again._runtime is None and cache.hits == len(DOCUMENTS) + 1
+    np.testing.assert_allclose(np.asarray(documents) @ np.asarray(query), MODEL_CARD_SIMILARITIES, atol=0.01)
