@@ -41,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--passages", type=int, default=128)
     parser.add_argument("--cpus", type=int, default=len(os.sched_getaffinity(0)))
     parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--gpus-per-actor", type=float, default=0, help="a GPU per actor: torch on it")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
 
@@ -71,14 +72,15 @@ def main(argv: list[str] | None = None) -> int:
         identity.materialize()
         overhead = (time.perf_counter() - started) / blocks
         for actors, cpus in ((1, args.cpus), (args.cpus, 1)):
+            gpus = {"gpus_per_actor": args.gpus_per_actor}
             warm = embed_dataset(
-                dataset.limit(actors), {"model": args.model}, actors=actors, cpus_per_actor=cpus, batch_size=1
+                dataset.limit(actors), {"model": args.model}, actors=actors, cpus_per_actor=cpus, batch_size=1, **gpus
             )
             started = time.perf_counter()
             warm.materialize()  # a pool's start-up and model load: every run of a pipeline pays it once
             startup = time.perf_counter() - started
             run = embed_dataset(
-                dataset, {"model": args.model}, actors=actors, cpus_per_actor=cpus, batch_size=args.batch_size
+                dataset, {"model": args.model}, actors=actors, cpus_per_actor=cpus, batch_size=args.batch_size, **gpus
             )
             started = time.perf_counter()
             count = run.materialize().count()

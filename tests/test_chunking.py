@@ -45,13 +45,16 @@ def _models() -> list:
 
 
 def _assert_lossless(text: str, chunks, chunker: TextChunker) -> None:
+    """Every non-blank character is in a chunk; only whitespace lies outside and between chunks."""
     assert chunks, "a non-blank text gave no chunks"
-    assert all(text[c.start : c.end] == c.text for c in chunks)
-    assert chunks[0].start == 0 and chunks[-1].end == len(text)
+    assert all(text[c.start : c.end] == c.text and c.text == c.text.strip() for c in chunks)
+    assert not text[: chunks[0].start].strip() and not text[chunks[-1].end :].strip()
     special = chunker.tokenizer.count([""])[0]
     for before, after in zip(chunks, chunks[1:], strict=False):
-        assert before.start < after.start <= before.end < after.end  # no gap, progress, no chunk inside another
-        if after.start < before.end:
+        assert before.start < after.start and before.end < after.end  # progress, no chunk inside another
+        if after.start >= before.end:
+            assert not text[before.end : after.start].strip()  # a gap holds whitespace only
+        else:
             shared = chunker.tokenizer.count([text[after.start : before.end]])[0] - special
             assert shared <= chunker.chunk_overlap
 
@@ -76,6 +79,8 @@ def test_short_text_is_one_chunk_and_blank_text_none(tiny_model):
     chunker = TextChunker(tiny_model, chunk_size=64, chunk_overlap=8)
     [chunk] = chunker.split("A short note.")
     assert (chunk.text, chunk.start, chunk.end) == ("A short note.", 0, 13)
+    [chunk] = chunker.split("\n  A short note.\n\n")
+    assert (chunk.text, chunk.start, chunk.end) == ("A short note.", 3, 16)
     assert chunker.split("") == [] and chunker.split(" \r\n\t ") == []
 
 
@@ -85,7 +90,7 @@ def test_cuts_fall_on_paragraphs_when_they_fit(tiny_model):
     chunker = TextChunker(tiny_model, chunk_size=80, chunk_overlap=0)
     chunks = chunker.split(text)
     assert len(chunks) > 1
-    assert all(c.text.endswith("\n\n") for c in chunks[:-1])
+    assert all(text[c.end : c.end + 2] == "\n\n" for c in chunks[:-1])  # each cut at a paragraph's end
 
 
 def test_the_title_is_counted(tiny_model):

@@ -25,8 +25,8 @@ class EmbeddingGemmaTextSplitter(TextSplitter):
     truncated.
 
     Cuts prefer paragraph, then line, sentence, clause and word boundaries; chunks overlap by up to
-    ``chunk_overlap`` tokens; every chunk is an exact slice of its document, whose metadata it keeps,
-    with ``start_index`` and ``end_index`` (character offsets) added. Empty or blank documents are
+    ``chunk_overlap`` tokens; every chunk is an exact slice of its document (whitespace at its edges
+    left out), whose metadata it keeps, with ``start_index`` and ``end_index`` (character offsets) added. Empty or blank documents are
     dropped and counted (``dropped_empty``, and a log line). Tokens are counted with the tokenizer alone
     (``tokenizer``: the model's folder or hub id); no weights are loaded.
 
@@ -61,7 +61,7 @@ class EmbeddingGemmaTextSplitter(TextSplitter):
             if unused in kwargs:
                 raise TypeError(
                     f"{unused} is not an option of EmbeddingGemmaTextSplitter: it counts EmbeddingGemma tokens "
-                    "and keeps every character of the source."
+                    "and keeps every character of the source but the whitespace at a chunk's edges."
                 )
         self._chunker = TextChunker(
             tokenizer, chunk_size=chunk_size, chunk_overlap=chunk_overlap, task=task, document_prompt=document_prompt
