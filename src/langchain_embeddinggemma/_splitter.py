@@ -26,9 +26,10 @@ class EmbeddingGemmaTextSplitter(TextSplitter):
 
     Cuts prefer paragraph, then line, sentence, clause and word boundaries; chunks overlap by up to
     ``chunk_overlap`` tokens; every chunk is an exact slice of its document (whitespace at its edges
-    left out), whose metadata it keeps, with ``start_index`` and ``end_index`` (character offsets) added. Empty or blank documents are
-    dropped and counted (``dropped_empty``, and a log line). Tokens are counted with the tokenizer alone
-    (``tokenizer``: the model's folder or hub id); no weights are loaded.
+    left out), whose metadata it keeps, with ``start_index`` and ``end_index`` (character offsets)
+    added. Empty or blank documents are dropped and counted (``dropped_empty``, and a log line). Tokens
+    are counted with the tokenizer alone (``tokenizer``: the model's folder or hub id); no weights are
+    loaded.
 
     Setup:
         .. code-block:: bash

@@ -27,9 +27,10 @@ class EmbeddingGemmaNodeParser(NodeParser):
 
     Cuts prefer paragraph, then line, sentence, clause and word boundaries; nodes overlap by up to
     ``chunk_overlap`` tokens; each node is an exact slice of its document (``start_char_idx`` /
-    ``end_char_idx``; whitespace at its edges left out) and keeps its metadata. Empty or blank documents are dropped and counted
-    (``dropped_empty``). Tokens are counted with the tokenizer alone (``tokenizer``: the model's folder
-    or hub id); no weights are loaded. Use it as a transformation of an ``IngestionPipeline``.
+    ``end_char_idx``; whitespace at its edges left out) and keeps its metadata. Empty or blank documents
+    are dropped and counted (``dropped_empty``). Tokens are counted with the tokenizer alone
+    (``tokenizer``: the model's folder or hub id); no weights are loaded. Use it as a transformation of
+    an ``IngestionPipeline``.
 
     Example:
         .. code-block:: python
