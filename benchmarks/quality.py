@@ -75,7 +75,7 @@ REFERENCE = "sentence_transformers"
 EmbedFn = Callable[[list[str]], list[list[float]]]
 
 
-RUNTIME_SETTINGS = ("dtype", "device", "backend", "quantization", "base_url", "max_seq_length", "batch_size")
+RUNTIME_SETTINGS = ("dtype", "device", "backend", "engine", "quantization", "base_url", "max_seq_length", "batch_size")
 """The settings that decide how the adapters run the model (everything but the task and the size)."""
 
 
