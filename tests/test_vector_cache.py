@@ -159,6 +159,17 @@ def test_a_server_backend_is_cached_and_asked_only_for_misses(tmp_path, backend)
     np.testing.assert_allclose(second, Embedder(**settings_for(backend)).embed([*TEXTS, "Neptune is blue."]), atol=1e-6)
 
 
+def test_an_adapter_with_a_folder_cache_pickles_for_worker_processes(tiny_model, tmp_path):
+    import pickle
+
+    from langchain_embeddinggemma import EmbeddingGemmaEmbeddings
+
+    embeddings = EmbeddingGemmaEmbeddings(model=tiny_model, cache=str(tmp_path))
+    vector = embeddings.embed_documents(["Mars is red."])
+    copy = pickle.loads(pickle.dumps(embeddings))
+    assert copy.embed_documents(["Mars is red."]) == vector and copy.cache.hits == 1
+
+
 def test_a_bad_cache_is_named(tiny_model):
     from embeddinggemma import EmbeddingSettings
 

@@ -146,6 +146,15 @@ class VectorCache:
     def __repr__(self) -> str:
         return f"VectorCache({self.store!r}, hits={self.hits}, misses={self.misses}, writes={self.writes})"
 
+    def __getstate__(self) -> dict[str, Any]:  # picklable for worker processes (Ray, multiprocessing)
+        state = dict(self.__dict__)
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
     @staticmethod
     def namespace(identity: Mapping[str, object]) -> str:
         """A short id of the settings that decide a vector (part of every key)."""
