@@ -188,7 +188,7 @@ async def test_retry_after_is_honoured(server, asynchronous):
 
 
 async def test_the_concurrency_bound_holds_across_calls_on_one_object(server):
-    server.delay = 0.2
+    server.delay = 0.5  # long enough for both slots to fill even on a loaded machine
     embedder = remote(server, max_concurrency=2)
     await asyncio.gather(*(embedder.aembed_query(f"q{i}") for i in range(12)))
     assert len(embed_bodies(server)) == 12 and server.peak_in_flight == 2

@@ -297,7 +297,7 @@ class Embedder:
         runtime = await asyncio.to_thread(lambda: self.runtime)  # loading a model never blocks the event loop
         if isinstance(runtime, LocalRuntime):
             return await asyncio.to_thread(self.embed_with_report, texts, side=side, titles=titles)
-        lookup = await asyncio.to_thread(self._lookup, prompted, side)
+        lookup = None if self._settings.cache is None else await asyncio.to_thread(self._lookup, prompted, side)
         if lookup is not None and not lookup.todo:
             return lookup.finish(None, None, self)
         todo = prompted if lookup is None else lookup.todo
