@@ -269,9 +269,21 @@ class _Handler(BaseHTTPRequestHandler):
         with self.ollama._lock:
             self.ollama.in_flight += 1
             self.ollama.peak_in_flight = max(self.ollama.peak_in_flight, self.ollama.in_flight)
+        self._in_flight = True
         try:
             self._dispatch({"/api/embed": self._embed, "/api/chat": self._chat, "/api/show": self._show}, True)
         finally:
+            self._leave_flight()
+
+    def send_response(self, code: int, message: str | None = None) -> None:
+        # A request stops counting once its answer starts: the client may send the next one as soon as it
+        # has read this one, before this thread gets back to its `finally`.
+        self._leave_flight()
+        super().send_response(code, message)
+
+    def _leave_flight(self) -> None:
+        if getattr(self, "_in_flight", False):
+            self._in_flight = False
             with self.ollama._lock:
                 self.ollama.in_flight -= 1
 

@@ -91,9 +91,19 @@ class OpenAIEmbeddingsServer:
                 with server._lock:
                     server.in_flight += 1
                     server.peak_in_flight = max(server.peak_in_flight, server.in_flight)
+                self._in_flight = True
                 try:
                     self._answer()
                 finally:
+                    self._leave_flight()
+
+            def send_response(self, code: int, message: str | None = None) -> None:
+                self._leave_flight()  # the answer has started: the client may already send its next request
+                super().send_response(code, message)
+
+            def _leave_flight(self) -> None:
+                if getattr(self, "_in_flight", False):
+                    self._in_flight = False
                     with server._lock:
                         server.in_flight -= 1
 
