@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import ray
 
-    from embeddinggemma.ray import embed_dataset, summarize, vectors_of
+    import embeddinggemma.ray as ray_embedding  # the public Ray module (extra [ray])
 
     corpus = load_corpus(args.docs, follow_links=args.follow_links)
     options = embedding_settings(args)
@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         # Every actor gets the same settings; a cache folder is shared (a path, not this process's object).
         actor_settings = {**options, "cache": None if args.cache_dir is None else str(args.cache_dir)}
-        dataset = embed_dataset(
+        dataset = ray_embedding.embed_dataset(
             ray.data.from_items(rows, override_num_blocks=max(1, min(len(rows) // args.batch_size, 64))),
             actor_settings,
             title_column="title",
@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
             gpus_per_actor=args.gpus_per_actor,
             batch_size=args.batch_size,
         ).materialize()
-        report = summarize(dataset)
+        report = ray_embedding.summarize(dataset)
         embedded = sorted(dataset.take_all(), key=lambda row: row["id"])  # Ray keeps no order: ids do
     finally:
         ray.shutdown()
@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     if report.truncated:
         print(f"ray: {len(report.truncated)} chunk(s) were longer than max_seq_length and cut: {report.truncated[:10]}")
     kept = [row for row in embedded if not row["error"]]
-    vectors = vectors_of(kept)
+    vectors = ray_embedding.vectors_of(kept)
     settings = vector_settings(
         embedding_model, args.model, chunk_size=args.chunk_size, chunk_overlap=args.chunk_overlap
     )

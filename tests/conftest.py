@@ -13,6 +13,14 @@ import pytest
 
 REAL_MODEL = os.environ.get("EMBEDDINGGEMMA_MODEL")
 MODEL_CARD_SIMILARITIES = [0.301, 0.636, 0.493, 0.489]
+QUANTIZED_TEXTS = [
+    "which planet is known as the red planet",
+    "mars venus jupiter saturn " * 6,
+    "a",
+    "the quick brown fox jumps over the lazy dog " * 30,
+    "embedding <eos> search retrieval",
+]
+"""Short, repeated, one-letter, long and special-token texts: what the quantized runtimes are checked on."""
 """The model card's query "Which planet is known as the Red Planet?" against its four planet sentences."""
 
 

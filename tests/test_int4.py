@@ -23,15 +23,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import MODEL_CARD_SIMILARITIES, flip_bits, tiny_768_model_path
+from conftest import MODEL_CARD_SIMILARITIES, QUANTIZED_TEXTS, flip_bits, tiny_768_model_path
 
-TEXTS = [
-    "which planet is known as the red planet",
-    "mars venus jupiter saturn " * 6,
-    "a",
-    "the quick brown fox jumps over the lazy dog " * 30,
-    "embedding <eos> search retrieval",
-]
+TEXTS = QUANTIZED_TEXTS
 TINY_FLOOR = 0.95
 """Cosine to float32 on the random-weight model (measured 0.977-0.988): random weights have none of the
 structure that trained ones quantize well with, so this only catches a broken graph, not a recipe."""

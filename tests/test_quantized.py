@@ -18,15 +18,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import tiny_768_model_path
+from conftest import QUANTIZED_TEXTS, tiny_768_model_path
 
-TEXTS = [
-    "which planet is known as the red planet",
-    "mars venus jupiter saturn " * 6,
-    "a",
-    "the quick brown fox jumps over the lazy dog " * 30,
-    "embedding <eos> search retrieval",
-]
+TEXTS = QUANTIZED_TEXTS
 
 
 @pytest.fixture(scope="module")

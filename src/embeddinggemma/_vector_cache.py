@@ -113,13 +113,12 @@ class VectorCache:
     Example:
         .. code-block:: python
 
-            from embeddinggemma import VectorCache
-            from langchain_embeddinggemma import EmbeddingGemmaEmbeddings
+            from embeddinggemma import Embedder, VectorCache
 
             cache = VectorCache("~/.cache/embeddinggemma/vectors")
-            embeddings = EmbeddingGemmaEmbeddings(cache=cache)
-            embeddings.embed_documents(["Mars is red."])
-            embeddings.embed_documents(["Mars is red."])  # from the cache
+            embedder = Embedder(cache=cache)  # or either adapter: EmbeddingGemmaEmbeddings(cache=cache)
+            embedder.embed(["Mars is red."])
+            embedder.embed(["Mars is red."])  # from the cache
             print(cache.hits, cache.misses)  # 1 1
     """
 
