@@ -142,13 +142,14 @@ class TextChunker:
                 f"chunk_size={self.chunk_size} leaves {room} tokens for text after the prompt and title "
                 f"({self.chunk_size - room} tokens); raise chunk_size or shorten the title."
             )
-        pieces = _Splitter(text, self._tokenizer.count).pieces(room)
-        return self._merge(text, pieces, room, measure)
+        splitter = _Splitter(text, self._tokenizer.count)
+        return self._merge(splitter, splitter.pieces(room), room, measure)
 
     # -- merging pieces into chunks -------------------------------------------------------------------
     def _merge(
-        self, text: str, pieces: list[_Piece], room: int, measure: Callable[[Sequence[str]], list[int]]
+        self, splitter: _Splitter, pieces: list[_Piece], room: int, measure: Callable[[Sequence[str]], list[int]]
     ) -> list[Chunk]:
+        text = splitter.text
         chunks: list[Chunk] = []
         first, done = 0, 0  # done: pieces[:done] are in a chunk already
         while done < len(pieces):
@@ -162,7 +163,7 @@ class TextChunker:
                 if tokens <= self.chunk_size:
                     break
                 if stop - first == 1:  # one piece over by a token or two: cut it finer, then go on
-                    pieces[first : first + 1] = _Splitter(text, self._tokenizer.count).characters(
+                    pieces[first : first + 1] = splitter.characters(
                         pieces[first], room - (tokens - self.chunk_size) - 2
                     )
                     stop = first + 1
@@ -173,7 +174,7 @@ class TextChunker:
                 continue
             chunks.append(Chunk(body, start, end, tokens))
             done = stop
-            first = self._overlap_start(text, pieces, first, stop, room)
+            first = self._overlap_start(splitter, pieces, first, stop, room)
         return chunks
 
     @staticmethod
@@ -186,7 +187,7 @@ class TextChunker:
         stop = max(stop, first + 1)
         return _best_cut(pieces, first, stop, total) if stop < len(pieces) else stop
 
-    def _overlap_start(self, text: str, pieces: list[_Piece], first: int, stop: int, room: int) -> int:
+    def _overlap_start(self, splitter: _Splitter, pieces: list[_Piece], first: int, stop: int, room: int) -> int:
         """Where the next chunk starts: the last pieces of this one that fit in ``chunk_overlap`` tokens
         (counted exactly) and leave room for the next piece."""
         if stop >= len(pieces):
@@ -196,11 +197,7 @@ class TextChunker:
         while start - 1 > first and shared + pieces[start - 1].tokens <= limit:
             shared += pieces[start - 1].tokens
             start -= 1
-        special = self._tokenizer.count([""])[0]
-        while (
-            start < stop
-            and self._tokenizer.count([text[pieces[start].start : pieces[stop - 1].end]])[0] - special > limit
-        ):
+        while start < stop and splitter.tokens([(pieces[start].start, pieces[stop - 1].end)])[0] > limit:
             start += 1
         return start
 

@@ -81,15 +81,25 @@ def validate_texts(texts: object, *, name: str = "texts") -> list[str]:
     return list(texts)
 
 
-def _check_unicode(text: str, where: str) -> None:
+def lone_surrogate(text: str) -> int | None:
+    """Where ``text`` holds a lone surrogate (not encodable as UTF-8, so no tokenizer takes it), or None."""
+    if text.isascii():
+        return None
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as exc:
+        return exc.start
+    return None
+
+
+def _check_unicode(text: str, where: str) -> None:
+    at = lone_surrogate(text)
+    if at is not None:
         raise ValueError(
-            f"{where} is not valid Unicode: it holds a lone surrogate {text[exc.start]!r} at character {exc.start} "
+            f"{where} is not valid Unicode: it holds a lone surrogate {text[at]!r} at character {at} "
             "(usually bytes decoded with errors='surrogateescape'). Decode the source with errors='replace', "
             "or remove the character."
-        ) from None
+        )
 
 
 def _validate_titles(titles: object, count: int) -> list[str | None]:
@@ -147,7 +157,7 @@ class _Lookup:
     """One call's texts against the cache: the hits, and the distinct texts still to embed."""
 
     def __init__(self, cache: VectorCache, keys: list[str], prompted: list[str], found: list) -> None:
-        self.cache, self.keys, self.found = cache, keys, found
+        self.cache, self.found = cache, found
         self.todo: list[str] = []
         self.todo_keys: list[str] = []
         self.slot: list[int] = []  # per text: its row in ``todo``, or -1 for a hit
@@ -174,7 +184,7 @@ class _Lookup:
         report: TruncationReport | None = None,
     ) -> tuple[np.ndarray, TruncationReport]:
         """Store what was embedded (never what a server cut), and assemble the call's vectors and report."""
-        limit = embedder.settings.max_seq_length
+        limit = embedder._settings.max_seq_length
         if report is None:  # everything came from the cache
             stored = [hit[1] for hit in self.found]
             report = TruncationReport(limit, None)

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from ._pipeline import Embedder
+from ._pipeline import Embedder, lone_surrogate
 from ._settings import EmbeddingSettings
 
 if TYPE_CHECKING:
@@ -110,20 +110,15 @@ class EmbedBatches:
             rows[i] = vectors[k].tolist()
             tokens[i] = report.token_counts[k] if report.token_counts is not None else -1
             truncated[i] = k in cut
-        vector_type = pa.list_(pa.float32(), self.dimensions)
-        out = batch
-        for name, values, kind in (
-            (self.vector_column, rows, vector_type),
-            ("tokens", tokens, pa.int32()),
-            ("truncated", truncated, pa.bool_()),
-            ("error", errors, pa.string()),
-        ):
-            array = pa.array(values, type=kind)
-            out = (
-                out.set_column(out.column_names.index(name), name, array)
-                if name in out.column_names
-                else (out.append_column(name, array))
-            )
+        added = {
+            self.vector_column: pa.array(rows, type=pa.list_(pa.float32(), self.dimensions)),
+            "tokens": pa.array(tokens, type=pa.int32()),
+            "truncated": pa.array(truncated, type=pa.bool_()),
+            "error": pa.array(errors, type=pa.string()),
+        }
+        out = batch.drop_columns([name for name in added if name in columns])  # a re-run replaces them
+        for name, array in added.items():
+            out = out.append_column(name, array)
         return out
 
 
@@ -135,11 +130,8 @@ def _row_problem(text: object, title: object) -> str:
     if title is not None and not isinstance(title, str):
         return f"title is a {type(title).__name__}, not a string"
     for what, value in (("text", text), ("title", title)):
-        if isinstance(value, str) and not value.isascii():
-            try:
-                value.encode("utf-8")
-            except UnicodeEncodeError:
-                return f"{what} holds a lone surrogate"
+        if value is not None and lone_surrogate(value) is not None:
+            return f"{what} holds a lone surrogate"
     return ""
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import logging
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from langchain_core.documents import Document
@@ -68,7 +68,6 @@ class EmbeddingGemmaTextSplitter(TextSplitter):
             tokenizer, chunk_size=chunk_size, chunk_overlap=chunk_overlap, task=task, document_prompt=document_prompt
         )
         super().__init__(chunk_size=chunk_size, chunk_overlap=chunk_overlap, strip_whitespace=False, **kwargs)
-        self._length_function = self._chunker_length
         self.title_key = title_key
         self.dropped_empty = 0
         """Empty or blank documents dropped by the last call."""
@@ -81,9 +80,6 @@ class EmbeddingGemmaTextSplitter(TextSplitter):
         id (pass ``tokenizer=`` a local folder to avoid the download).
         """
         return cls(**chunking_options(embeddings.core_settings(), **kwargs))
-
-    def _chunker_length(self, text: str) -> int:
-        return self._chunker.count([text])[0]
 
     def split_text(self, text: str) -> list[str]:
         """The chunks of ``text`` (no title: ``title: none`` is counted)."""
@@ -108,10 +104,6 @@ class EmbeddingGemmaTextSplitter(TextSplitter):
         if dropped:
             logger.info("EmbeddingGemmaTextSplitter dropped %d empty or blank document(s)", dropped)
         return documents
-
-    def split_documents(self, documents: Iterable[Document]) -> list[Document]:
-        documents = list(documents)
-        return self.create_documents([d.page_content for d in documents], [d.metadata for d in documents])
 
     def count_tokens(self, texts: Sequence[str], *, title: str | None = None) -> list[int]:
         """Tokens of each text as it is embedded as a document with ``title``."""
