@@ -3,6 +3,8 @@ vector store and retrieves with the query embedding; plain sentence-transformers
 
 A BEIR folder holds ``corpus.jsonl`` (``_id``, ``title``, ``text``), ``queries.jsonl`` (``_id``, ``text``)
 and ``qrels.tsv`` (or ``qrels/test.tsv``: ``query-id``, ``corpus-id``, ``score``; graded, 0 = not relevant).
+
+A library of ``benchmarks.quality``, which runs it: ``python -m benchmarks.quality --beir FOLDER``.
 """
 
 from __future__ import annotations

@@ -9,49 +9,62 @@ Retrieval mode (``--beir FOLDER``): each adapter indexes a BEIR-format corpus in
 framework's own vector store (inner product), retrieves the top 10 for every query, and reports
 nDCG@10 / Recall@10 beside plain sentence-transformers ``encode_query`` / ``encode_document``.
 
-    python benchmarks/quality.py --model "$EMBEDDINGGEMMA_MODEL"                 # all STS sets, 768, both adapters
-    python benchmarks/quality.py --datasets stsbenchmark --dimensions 768 512 256 128 --json out.json
-    python benchmarks/quality.py --datasets stsbenchmark --quantization q8_0      # a quantized runtime
-    python benchmarks/quality.py --beir benchmarks/data/tiny_beir                 # retrieval quality
+Run from the repository root (``python benchmarks/quality.py ...`` works too: it re-runs itself as the module):
+
+    python -m benchmarks.quality --model "$EMBEDDINGGEMMA_MODEL"                 # all STS sets, 768, both adapters
+    python -m benchmarks.quality --datasets stsbenchmark --dimensions 768 512 256 128 --json out.json
+    python -m benchmarks.quality --datasets stsbenchmark --quantization q8_0      # a quantized runtime
+    python -m benchmarks.quality --datasets stsbenchmark --max-pairs 200          # a quick slice
+    python -m benchmarks.quality --beir benchmarks/data/tiny_beir                 # retrieval quality
 """
 
 from __future__ import annotations
 
+if __name__ == "__main__" and not __package__:  # started by path: sys.path[0] is benchmarks/
+    import _harness
+
+    _harness.rerun_as_module(__file__)
+
 import argparse
-import csv
 import json
-import os
-import platform
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from langchain_embeddinggemma import EmbeddingGemmaEmbeddings
-    from llama_index_embeddinggemma import EmbeddingGemmaEmbedding
-
-REPO = Path(__file__).resolve().parent.parent
-if __package__ in (None, ""):  # run as a script: make the `benchmarks` package importable
-    sys.path.insert(0, str(REPO))
-
-from benchmarks.beir import (  # noqa: E402
+from benchmarks._harness import (
+    TINY_BEIR,  # noqa: F401  (tests import it from here)
+    EmbedFn,
+    Pairs,  # noqa: F401  (tests import it from here)
+    add_common_arguments,
+    cosines_of,
+    embed_sentences,
+    eval_dir,
+    load_pairs,
+    pair_cosines,
+    report_header,
+    write_json,
+)
+from benchmarks.beir import (
     load_beir,
     mean_metrics,
     rank_with_langchain,
     rank_with_llama_index,
     rank_with_sentence_transformers,
 )
-from benchmarks.settings_cli import add_settings, settings_from  # noqa: E402
-from embeddinggemma import EmbeddingSettings  # noqa: E402
+from embeddinggemma import DIMENSIONS, EmbeddingSettings
+from embeddinggemma.cli import add_options, chosen
 
-DEFAULT_EVAL_DIR = REPO.parent / "shared" / "eval"
-TINY_BEIR = REPO / "benchmarks" / "data" / "tiny_beir"
+if TYPE_CHECKING:
+    from langchain_embeddinggemma import EmbeddingGemmaEmbeddings
+    from llama_index_embeddinggemma import EmbeddingGemmaEmbedding
+
+DEFAULT_EVAL_DIR = eval_dir()
+"""``--eval-dir``'s default: ``$EMBEDDINGGEMMA_EVAL_DIR``, else ``../shared/eval`` beside the repository."""
 DATASETS = {  # folder → key in published_scores.json
     "stsbenchmark": "STSBenchmark",
     "sickr": "SICK-R",
@@ -71,9 +84,6 @@ DATASET_GROUPS = {"english": ENGLISH, "multilingual": tuple(MULTILINGUAL), "all"
 """Names ``--datasets`` also takes for several sets at once."""
 ADAPTERS = ("langchain", "llama_index")
 REFERENCE = "sentence_transformers"
-
-EmbedFn = Callable[[list[str]], list[list[float]]]
-
 
 RUNTIME_SETTINGS = ("dtype", "device", "backend", "engine", "quantization", "base_url", "max_seq_length", "batch_size")
 """The settings that decide how the adapters run the model (everything but the task and the size)."""
@@ -110,13 +120,6 @@ def adapter_embed_fn(adapter: str, model: str, dimensions: int, runtime: Embeddi
 
 
 @dataclass
-class Pairs:
-    first: list[str]
-    second: list[str]
-    gold: np.ndarray
-
-
-@dataclass
 class Score:
     dataset: str
     adapter: str
@@ -134,38 +137,6 @@ class Score:
     derived_from_768: bool = False
 
 
-def load_pairs(folder: Path, file: str = "pairs.tsv") -> Pairs:
-    with open(folder / file, newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
-    return Pairs(
-        [r["sentence1"] for r in rows], [r["sentence2"] for r in rows], np.array([float(r["score"]) for r in rows])
-    )
-
-
-def embed_sentences(embed: EmbedFn, pairs: Pairs, chunk: int = 256, progress: bool = True) -> dict[str, np.ndarray]:
-    """Each distinct sentence embedded once (pairs repeat sentences)."""
-    from tqdm import tqdm
-
-    unique = sorted(set(pairs.first) | set(pairs.second), key=len)  # similar lengths share a batch: less padding
-    vectors: dict[str, np.ndarray] = {}
-    for start in tqdm(range(0, len(unique), chunk), desc="embedding", unit="chunk", disable=not progress):
-        batch = unique[start : start + chunk]
-        for text, vector in zip(batch, embed(batch), strict=True):
-            vectors[text] = np.asarray(vector, dtype=np.float32)
-    return vectors
-
-
-def cosines_of(vectors: Mapping[str, np.ndarray], pairs: Pairs) -> np.ndarray:
-    a = np.stack([vectors[t] for t in pairs.first])
-    b = np.stack([vectors[t] for t in pairs.second])
-    return (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
-
-
-def pair_cosines(embed: EmbedFn, pairs: Pairs, chunk: int = 256, progress: bool = True) -> np.ndarray:
-    """Cosine of each pair."""
-    return cosines_of(embed_sentences(embed, pairs, chunk, progress), pairs)
-
-
 def matryoshka_cut(vectors: Mapping[str, np.ndarray], dimensions: int) -> dict[str, np.ndarray]:
     """The package's own Matryoshka step (cut + re-normalise + checks) applied to full-size vectors:
     what the adapters return when asked for ``dimensions`` (tests/test_real_model.py checks it)."""
@@ -174,13 +145,6 @@ def matryoshka_cut(vectors: Mapping[str, np.ndarray], dimensions: int) -> dict[s
     texts = list(vectors)
     cut = shape_vectors(np.stack([vectors[t] for t in texts]), dimensions, len(texts))
     return dict(zip(texts, cut, strict=True))
-
-
-def sts_spearman(embed: EmbedFn, pairs: Pairs, chunk: int = 256, progress: bool = True) -> float:
-    """Spearman of gold scores vs cosine similarity."""
-    from scipy.stats import spearmanr
-
-    return float(spearmanr(pairs.gold, pair_cosines(embed, pairs, chunk, progress)).statistic)
 
 
 def published_scores(eval_dir: Path) -> dict[str, float]:
@@ -197,11 +161,13 @@ def evaluate(
     runtime: EmbeddingSettings | None = None,
     progress: bool = True,
     derive_dimensions: bool = False,
+    max_pairs: int | None = None,
 ) -> list[Score]:
     """STS scores for every dataset × adapter × Matryoshka size, printed as they finish.
 
     ``derive_dimensions`` embeds once at 768 through the adapter and cuts the smaller sizes with the
     package's own Matryoshka step instead of embedding again at each size (same vectors, 1/n the time).
+    ``max_pairs`` scores only each set's first pairs (a quick check; not comparable to the published score).
     """
     from scipy.stats import pearsonr, spearmanr
 
@@ -209,7 +175,7 @@ def evaluate(
     published = published_scores(eval_dir)
     scores = []
     for name in datasets:
-        pairs = load_pairs(eval_dir / name)
+        pairs = load_pairs(eval_dir / name, limit=max_pairs)
         for adapter in adapters:
             full: dict[str, np.ndarray] = {}
             if derive_dimensions:
@@ -327,25 +293,9 @@ def evaluate_beir(
 # --- command line ------------------------------------------------------------------------------------
 
 
-def _machine() -> dict[str, str]:
-    versions = {}
-    for package in ("torch", "transformers", "sentence-transformers", "faiss-cpu", "llama-cpp-python", "onnxruntime"):
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            pass
-    return {
-        "machine": f"{platform.machine()} {os.cpu_count()} cpus, {platform.platform()}",
-        "python": sys.version.split()[0],
-        "date": time.strftime("%Y-%m-%d"),
-        "versions": versions,
-    }
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default=os.environ.get("EMBEDDINGGEMMA_MODEL", "google/embeddinggemma-300m"))
-    parser.add_argument("--eval-dir", type=Path, default=DEFAULT_EVAL_DIR, help="folder of the STS sets")
+    add_common_arguments(parser, eval_data=True)
     parser.add_argument(
         "--datasets",
         nargs="+",
@@ -356,17 +306,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--beir", type=Path, metavar="FOLDER", help="retrieval mode on this BEIR-format folder")
     parser.add_argument("--no-reference", action="store_true", help="retrieval mode: skip sentence-transformers")
     parser.add_argument("--adapters", nargs="+", default=list(ADAPTERS), choices=ADAPTERS)
-    parser.add_argument("--dimensions", nargs="+", type=int, default=[768], choices=[768, 512, 256, 128])
-    add_settings(parser, RUNTIME_SETTINGS, dtype="float32")
+    parser.add_argument("--dimensions", nargs="+", type=int, default=[768], choices=DIMENSIONS)
+    add_options(parser, EmbeddingSettings, RUNTIME_SETTINGS, defaults={"dtype": "float32"})
     parser.add_argument(
         "--derive-dimensions",
         action="store_true",
         help="STS: embed once at 768 and cut the other sizes with the package's Matryoshka step",
     )
-    parser.add_argument("--json", type=Path, help="write the scores, the settings and the machine to this file")
+    parser.add_argument("--max-pairs", type=int, metavar="N", help="STS: only each set's first N pairs (quick check)")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
-    runtime = settings_from(parser, args, RUNTIME_SETTINGS)
+    if args.max_pairs is not None and args.max_pairs < 2:
+        parser.error("--max-pairs needs at least 2 pairs (a Spearman correlation)")
+    runtime = runtime_settings(**chosen(parser, args, EmbeddingSettings, RUNTIME_SETTINGS))
     progress = not args.no_progress
     if args.beir:
         scores = evaluate_beir(
@@ -382,11 +334,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             runtime,
             progress,
             args.derive_dimensions,
+            args.max_pairs,
         )
     if args.json:
-        report = {**_machine(), "command": sys.argv if argv is None else list(argv), "runtime": runtime.model_dump()}
-        report["scores"] = [asdict(s) for s in scores]
-        args.json.write_text(json.dumps(report, indent=1))
+        header = report_header()
+        write_json(
+            args.json,
+            {
+                **header,
+                "versions": header["machine"]["versions"],  # where earlier reports had them
+                "command": sys.argv if argv is None else list(argv),
+                "runtime": runtime.model_dump(),
+                "scores": [asdict(s) for s in scores],
+            },
+        )
     return 0
 
 

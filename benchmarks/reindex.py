@@ -1,98 +1,132 @@
 """Re-indexing a corpus after one document changed: with the vector cache and without it.
 
-Through the LangChain adapter and splitter (the RAG app's path): the corpus (default: the sample docs)
-is split into EmbeddingGemma chunks and embedded with titles once, to fill a fresh cache; then one
-document is edited (a sentence appended) and the whole corpus is split and embedded again, once with
-the cache and once without. Printed: chunks, texts that reached the model, seconds, and the ratio.
+Through the LangChain adapter and splitter (the RAG app's path): the corpus (default: the sample docs,
+read as the RAG examples read a plain folder) is split into EmbeddingGemma chunks and embedded with titles
+once, to fill a fresh cache; then one document is edited (a sentence appended) and the whole corpus is
+split and embedded again, once with the cache and once without. Printed: chunks, texts that reached the
+model, seconds, and the ratio. Run from the repository root (``python benchmarks/reindex.py`` works too):
 
-    python benchmarks/reindex.py --model "$EMBEDDINGGEMMA_MODEL"
-    python benchmarks/reindex.py --model "$EMBEDDINGGEMMA_MODEL" --docs ~/notes --json reindex.json
+    python -m benchmarks.reindex --model "$EMBEDDINGGEMMA_MODEL"
+    python -m benchmarks.reindex --model "$EMBEDDINGGEMMA_MODEL" --docs ~/notes --json reindex.json
 """
 
 from __future__ import annotations
 
+if __name__ == "__main__" and not __package__:  # started by path: sys.path[0] is benchmarks/
+    import _harness
+
+    _harness.rerun_as_module(__file__)
+
 import argparse
-import json
-import os
-import platform
 import shutil
-import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "examples"))  # the apps' corpus loader: the same files, titles and order
+from benchmarks._harness import (
+    SAMPLE_DOCS,
+    add_common_arguments,
+    machine_summary,
+    read_documents,
+    report_header,
+    write_json,
+)
 
-from rag_corpus import load_corpus  # noqa: E402
+if TYPE_CHECKING:
+    from langchain_embeddinggemma import EmbeddingGemmaEmbeddings, EmbeddingGemmaTextSplitter
 
 EDIT = "\n\nAn edited paragraph: this sentence was added after the index was built.\n"
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default=os.environ.get("EMBEDDINGGEMMA_MODEL", "google/embeddinggemma-300m"))
-    parser.add_argument("--docs", type=Path, default=REPO / "examples" / "sample_docs")
-    parser.add_argument("--chunk-size", type=int, default=512)
-    parser.add_argument("--chunk-overlap", type=int, default=64)
-    parser.add_argument("--json", type=Path, help="write the results, machine and date here")
-    args = parser.parse_args(argv)
-
+def index_folder(
+    docs: Path, splitter: EmbeddingGemmaTextSplitter, embeddings: EmbeddingGemmaEmbeddings
+) -> tuple[int, float]:
+    """Read, split and embed (with titles) every document of ``docs``: the chunk count and the seconds."""
     from langchain_core.documents import Document
 
+    started = time.perf_counter()
+    documents = [Document(d.text, metadata={"source": d.source, "title": d.title}) for d in read_documents(docs)]
+    chunks = splitter.split_documents(documents)
+    embeddings.embed_documents_with_titles(chunks)
+    return len(chunks), time.perf_counter() - started
+
+
+def measure(model: str, source: Path, chunk_size: int, chunk_overlap: int) -> list[dict[str, Any]]:
+    """A first index into a fresh cache, then one edit and a re-index without and with the cache."""
     from embeddinggemma import VectorCache
     from langchain_embeddinggemma import EmbeddingGemmaEmbeddings, EmbeddingGemmaTextSplitter
 
     work = Path(tempfile.mkdtemp(prefix="reindex-bench-"))
     try:
         docs = work / "docs"
-        shutil.copytree(args.docs, docs)
-        splitter = EmbeddingGemmaTextSplitter(
-            tokenizer=args.model, chunk_size=args.chunk_size, chunk_overlap=args.chunk_overlap
-        )
-
-        def index(embeddings: EmbeddingGemmaEmbeddings) -> tuple[int, float]:
-            started = time.perf_counter()
-            corpus = load_corpus(docs)
-            documents = [Document(d.text, metadata={"source": d.source, "title": d.title}) for d in corpus]
-            chunks = splitter.split_documents(documents)
-            embeddings.embed_documents_with_titles(chunks)
-            return len(chunks), time.perf_counter() - started
-
-        plain = EmbeddingGemmaEmbeddings(model=args.model)
+        shutil.copytree(source, docs)
+        splitter = EmbeddingGemmaTextSplitter(tokenizer=model, chunk_size=chunk_size, chunk_overlap=chunk_overlap)
+        plain = EmbeddingGemmaEmbeddings(model=model)
         plain.embed_query("warm-up: load the model before timing")
         cache = VectorCache(work / "vectors")
-        cached = EmbeddingGemmaEmbeddings(model=args.model, cache=cache)
+        cached = EmbeddingGemmaEmbeddings(model=model, cache=cache)
 
-        chunks, first_seconds = index(cached)  # fills the cache
+        chunks, first_seconds = index_folder(docs, splitter, cached)  # fills the cache
         first_writes = cache.writes
         edited = sorted(docs.rglob("*.md"))[0]
         edited.write_text(edited.read_text(encoding="utf-8") + EDIT, encoding="utf-8")
         cache.writes = cache.hits = cache.misses = 0
-        chunks_after, cached_seconds = index(cached)
-        _, plain_seconds = index(plain)
-        rows = [
-            ("first index (fills the cache)", chunks, first_writes, first_seconds),
-            (f"after editing {edited.name}, no cache", chunks_after, chunks_after, plain_seconds),
-            (f"after editing {edited.name}, with the cache", chunks_after, cache.writes, cached_seconds),
-        ]
+        chunks_after, cached_seconds = index_folder(docs, splitter, cached)
+        _, plain_seconds = index_folder(docs, splitter, plain)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    return [
+        {"run": "first index (fills the cache)", "chunks": chunks, "embedded": first_writes, "seconds": first_seconds},
+        {
+            "run": f"after editing {edited.name}, no cache",
+            "chunks": chunks_after,
+            "embedded": chunks_after,
+            "seconds": plain_seconds,
+        },
+        {
+            "run": f"after editing {edited.name}, with the cache",
+            "chunks": chunks_after,
+            "embedded": cache.writes,
+            "seconds": cached_seconds,
+        },
+    ]
 
-    machine = (
-        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-    )
-    when = f"{datetime.now(UTC):%Y-%m-%dT%H:%MZ}"
-    print(f"{machine}, {when}; model {args.model}; chunk size {args.chunk_size}, overlap {args.chunk_overlap}")
+
+def print_table(rows: list[dict[str, Any]]) -> None:
     print("| run | chunks | texts embedded | seconds |")
     print("|---|---|---|---|")
-    for name, total, embedded, seconds in rows:
-        print(f"| {name} | {total} | {embedded} | {seconds:.2f} |")
-    speedup = plain_seconds / cached_seconds
-    print(f"re-index with the cache: {speedup:.1f}x faster; {rows[2][2]} of {chunks_after} chunks embedded")
-    if args.json:
-        args.json.write_text(json.dumps({"machine": machine, "rows": rows}, indent=2))
+    for row in rows:
+        print(f"| {row['run']} | {row['chunks']} | {row['embedded']} | {row['seconds']:.2f} |")
+    plain, cached = rows[1], rows[2]
+    print(
+        f"re-index with the cache: {plain['seconds'] / cached['seconds']:.1f}x faster; "
+        f"{cached['embedded']} of {cached['chunks']} chunks embedded"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_common_arguments(parser)
+    parser.add_argument("--docs", type=Path, default=SAMPLE_DOCS, help="folder of .md/.txt files (the sample docs)")
+    parser.add_argument("--chunk-size", type=int, default=512)
+    parser.add_argument("--chunk-overlap", type=int, default=64)
+    args = parser.parse_args(argv)
+
+    header = report_header()
+    rows = measure(args.model, args.docs, args.chunk_size, args.chunk_overlap)
+    print(
+        f"{machine_summary(header['machine'])}; model {args.model}; chunk size {args.chunk_size}, "
+        f"overlap {args.chunk_overlap}"
+    )
+    print_table(rows)
+    settings = {
+        "model": args.model,
+        "docs": str(args.docs),
+        "chunk_size": args.chunk_size,
+        "chunk_overlap": args.chunk_overlap,
+    }
+    write_json(args.json, {**header, "settings": settings, "rows": rows})
     return 0
 
 

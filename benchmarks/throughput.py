@@ -11,49 +11,80 @@ script in ``--worker`` mode):
   adds a runtime from the command line (both adapters), so runtimes that do not exist yet can be
   benchmarked without editing this file.
 
+Corpora (``--corpus``):
+
+- ``passages`` (default): ``--passages`` passages (default 48) of about ``--passage-tokens`` tokens
+  (default 290; at most 512), alternately from the prose of ``examples/sample_docs`` and STSBenchmark
+  sentences, in a fixed order. The reference run in RESULTS.md used ``--passages 256 --passage-tokens 480``.
+- ``short``: the first ``--passages`` (default 400) distinct STSBenchmark sentences in file order (~11
+  tokens each): short-text throughput, reported the same way.
+
 Per configuration: docs/s and tokens/s over the corpus (one call), the ratio of docs/s to the LangChain
-peer of the same run, query p50/p90 (single queries after a warm-up), RSS after load (VmRSS after
-constructing the object and embedding one short text), peak RSS (``VmHWM``, before the optional STS
-pass), cold start (process start → imports + load + first query done), and the min / mean cosine of the
+peer of the same run (``--baseline``; ``sentence_transformers`` gives "speed vs fp32"), query p50/p90
+(single queries after a warm-up), load time and RSS after load (VmRSS after constructing the object and
+embedding one short text, split into anonymous and file-backed pages), peak RSS (``VmHWM``, before the
+optional STS pass), cold start (process start → imports + load + first query done), the model files the
+configuration reads from disk (MiB; for ours the artifact's manifest), and the min / mean cosine of the
 document vectors to plain sentence-transformers fp32, computed in a reference worker of its own: ours
 and ``sentence_transformers`` against ``encode_document`` (the same prompts), the peers (which send no
-prompt) against ``encode`` without a prompt. ``--sts`` adds STSBenchmark Spearman (slow).
+prompt) against ``encode`` without a prompt. ``--sts`` adds STSBenchmark Spearman (slow; ``--sts-pairs``
+takes the first N pairs) and its change from the baseline.
 
-Tokens are counted once, with the model's ``tokenizer.json``, prompt included as ours sends it
-(``title: none | text: ``); tokens/s uses that one count for every configuration.
+Tokens are counted once, with the model's own tokenizer (``Embedder.runtime.count_tokens``), prompt included
+as ours sends it (``title: none | text: ``); tokens/s uses that one count for every configuration.
 
-The machine may be shared and noisy: read the ratios, not the absolute timings.
+The machine may be shared and noisy: read the ratios, not the absolute timings. Run from the repository root:
 
-    python benchmarks/throughput.py --model "$EMBEDDINGGEMMA_MODEL" --threads 2 --json /tmp/throughput.json
-    python benchmarks/throughput.py --model "$EMBEDDINGGEMMA_MODEL" --configs peer:langchain int8
-    python benchmarks/throughput.py --model "$EMBEDDINGGEMMA_MODEL" --configs peer:langchain \\
+    python -m benchmarks.throughput --model "$EMBEDDINGGEMMA_MODEL" --threads 2 --json /tmp/throughput.json
+    python -m benchmarks.throughput --model "$EMBEDDINGGEMMA_MODEL" --configs peer:langchain int8
+    python -m benchmarks.throughput --model "$EMBEDDINGGEMMA_MODEL" --corpus short --configs peer:langchain ours
+    python -m benchmarks.throughput --model "$EMBEDDINGGEMMA_MODEL" --configs peer:langchain \\
         --extra 'onnx={"engine": "onnxruntime"}'
+    python -m benchmarks.throughput --model "$EMBEDDINGGEMMA_MODEL" --threads 1 --passages 256 \\
+        --configs sentence_transformers langchain:q8_0 langchain:q4_0 langchain:int8 langchain:int4 \\
+        --baseline sentence_transformers --sts                 # every quantized mode against fp32
+
+``python benchmarks/throughput.py ...`` works too (it re-runs itself as the module).
 """
 
 from __future__ import annotations
 
+if __name__ == "__main__" and not __package__:  # started by path: sys.path[0] is benchmarks/
+    import _harness
+
+    _harness.rerun_as_module(__file__)
+
 import argparse
-import csv
 import json
 import os
-import platform
 import re
-import resource
-import subprocess
 import sys
 import tempfile
 import time
-import traceback
 from collections.abc import Callable, Sequence
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parent.parent
-SAMPLE_DOCS = REPO / "examples" / "sample_docs"
-DEFAULT_MODEL = os.environ.get("EMBEDDINGGEMMA_MODEL", "google/embeddinggemma-300m")
+from benchmarks._harness import (
+    SAMPLE_DOCS,
+    add_common_arguments,
+    add_worker_arguments,
+    distinct_sentences,
+    error_summary,
+    eval_dir,
+    load_pairs,
+    machine_summary,
+    memory_mb,
+    peak_rss_mb,
+    report_header,
+    run_worker,
+    sts_spearman,
+    usable_cores,
+    write_json,
+    write_worker_result,
+)
 
 RUNTIMES: dict[str, dict[str, Any]] = {
     "default": {},
@@ -72,27 +103,8 @@ BASELINE = "peer:langchain"
 ST_BATCH = 32
 FIRST_TEXT = "What is EmbeddingGemma?"
 WARMUP_QUERIES = ["warm-up query one", "a second warm-up query", "the third warm-up query"]
-THREAD_ENV = (
-    "OMP_NUM_THREADS",
-    "MKL_NUM_THREADS",
-    "OPENBLAS_NUM_THREADS",
-    "RAYON_NUM_THREADS",
-    "EMBEDDINGGEMMA_THREADS",
-)
-PACKAGES = (
-    "embeddinggemma",
-    "torch",
-    "transformers",
-    "sentence-transformers",
-    "tokenizers",
-    "numpy",
-    "langchain-core",
-    "langchain-huggingface",
-    "llama-index-core",
-    "llama-index-embeddings-huggingface",
-    "llama-cpp-python",
-    "onnxruntime",
-)
+CORPORA = {"passages": 48, "short": 400}
+"""Each ``--corpus`` and its default number of texts."""
 
 
 # --- configurations ----------------------------------------------------------------------------------
@@ -174,16 +186,9 @@ def markdown_sentences(folder: Path = SAMPLE_DOCS) -> list[str]:
     return sentences
 
 
-def sts_sentences(pairs_file: Path) -> list[str]:
-    """Every distinct STSBenchmark sentence, in file order (sentence1, sentence2 of each row)."""
-    if not pairs_file.is_file():
-        return []
-    seen: dict[str, None] = {}
-    with open(pairs_file, newline="", encoding="utf-8") as handle:
-        for row in csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE):
-            for key in ("sentence1", "sentence2"):
-                seen.setdefault(" ".join(row[key].split()), None)
-    return [s for s in seen if s]
+def short_queries(pool: Sequence[str], count: int) -> list[str]:
+    """``count`` sentences of 3-20 words from the end of ``pool``: single queries."""
+    return [s for s in reversed(pool) if 3 <= len(s.split()) <= 20][:count]
 
 
 def build_corpus(
@@ -194,10 +199,10 @@ def build_corpus(
     longest: int = 512,
     queries: int = 30,
 ) -> tuple[list[str], list[str]]:
-    """``passages`` passages of about ``target_tokens`` tokens (never more than ``longest``, as
-    ``count_tokens`` counts them), alternately from the sample docs and STSBenchmark, in a fixed order;
-    and ``queries`` short STS sentences (from the end of the file) as single queries."""
-    docs, sts = markdown_sentences(), sts_sentences(sts_file)
+    """The ``passages`` corpus: ``passages`` passages of about ``target_tokens`` tokens (never more than
+    ``longest``, as ``count_tokens`` counts them), alternately from the sample docs and STSBenchmark, in a
+    fixed order; and ``queries`` short STS sentences (from the end of the file) as single queries."""
+    docs, sts = markdown_sentences(), distinct_sentences(sts_file)
     sources = [pool for pool in (docs, sts) if pool]
     if not sources:
         raise ValueError(f"no text: {SAMPLE_DOCS} and {sts_file} are both empty or missing")
@@ -216,33 +221,19 @@ def build_corpus(
         while count_tokens(" ".join(words)) > longest:  # a single sentence longer than the limit
             words = words[: int(len(words) * 0.9)]
         corpus.append(" ".join(words))
-    pool = sts or docs
-    short = [s for s in reversed(pool) if 3 <= len(s.split()) <= 20]
-    return corpus, short[:queries]
+    return corpus, short_queries(sts or docs, queries)
+
+
+def short_corpus(sts_file: Path, passages: int = 400, queries: int = 30) -> tuple[list[str], list[str]]:
+    """The ``short`` corpus: the first ``passages`` distinct STSBenchmark sentences in file order, and
+    ``queries`` short sentences from the end of the file (never among the passages) as single queries."""
+    sentences = distinct_sentences(sts_file)
+    if len(sentences) < passages:
+        raise ValueError(f"{sts_file} has {len(sentences)} distinct sentences; --corpus short needs {passages}")
+    return sentences[:passages], short_queries(sentences[passages:], queries)
 
 
 # --- measuring one configuration (worker) ------------------------------------------------------------
-
-
-def _proc_status_mb(field: str) -> float:
-    with open("/proc/self/status") as handle:
-        for line in handle:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def _vm_rss_mb() -> float:
-    return _proc_status_mb("VmRSS")
-
-
-def _peak_rss_mb() -> float:
-    # VmHWM belongs to this process image; ru_maxrss survives exec and would report the driver's peak
-    # whenever the driver was bigger than the worker.
-    peak = _proc_status_mb("VmHWM")
-    if peak == peak:
-        return peak
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux (no /proc elsewhere)
 
 
 def _set_torch_threads(threads: int) -> int | None:
@@ -307,7 +298,32 @@ def reference_worker(model: str, corpus: dict[str, Any], vectors_out: Path) -> d
         "queries_plain": st.encode(queries, batch_size=ST_BATCH),
     }
     np.savez(vectors_out, **{k: np.asarray(v, dtype=np.float32) for k, v in arrays.items()})
-    return {"name": "reference", "peak_rss_mb": round(_peak_rss_mb(), 1)}
+    return {"name": "reference", "peak_rss_mb": round(peak_rss_mb(), 1)}
+
+
+def time_queries(embed_query: Callable[[str], Any], queries: Sequence[str]) -> tuple[list[float], list[np.ndarray]]:
+    """Seconds and vector of each single query, after a few unmeasured warm-up queries."""
+    for text in WARMUP_QUERIES:
+        embed_query(text)
+    latencies, vectors = [], []
+    for text in queries:
+        started = time.perf_counter()
+        vector = embed_query(text)
+        latencies.append(time.perf_counter() - started)
+        vectors.append(np.asarray(vector, dtype=np.float32))
+    return latencies, vectors
+
+
+def sts_row(embed_sts: Callable[[list[str]], Any], sts_dir: Path, sts_pairs: int | None) -> dict[str, Any]:
+    """STSBenchmark Spearman (the first ``sts_pairs`` pairs if given) and the whole process's peak after it."""
+    started = time.perf_counter()
+    pairs = load_pairs(sts_dir / "stsbenchmark", limit=sts_pairs)
+    return {
+        "sts_spearman": round(sts_spearman(embed_sts, pairs, progress=False), 4),
+        "sts_pairs": len(pairs.gold),
+        "sts_seconds": round(time.perf_counter() - started, 1),
+        "peak_rss_run_mb": round(peak_rss_mb(), 1),
+    }
 
 
 def measure(
@@ -319,24 +335,20 @@ def measure(
     vectors_out: Path,
     rounds: int = 1,
     sts: bool = False,
+    sts_dir: Path | None = None,
+    sts_pairs: int | None = None,
 ) -> dict[str, Any]:
     """Load one configuration in this process and measure it (see the module docstring)."""
+    started = time.perf_counter()
     embed_documents, embed_query, embed_sts = _load(spec, model)
     torch_threads = _set_torch_threads(threads)
     first = np.asarray(embed_query(FIRST_TEXT), dtype=np.float32)
+    load_seconds = time.perf_counter() - started
     cold_start = time.time() - spawned_at
-    rss_after_load = _vm_rss_mb()
+    after_load = memory_mb()
     torch_threads = _set_torch_threads(threads) or torch_threads
 
-    for text in WARMUP_QUERIES:
-        embed_query(text)
-    latencies, query_vectors = [], []
-    for text in corpus["queries"]:
-        started = time.perf_counter()
-        vector = embed_query(text)
-        latencies.append(time.perf_counter() - started)
-        query_vectors.append(np.asarray(vector, dtype=np.float32))
-
+    latencies, query_vectors = time_queries(embed_query, corpus["queries"])
     passages = corpus["passages"]
     seconds = []
     for _ in range(rounds):
@@ -344,7 +356,7 @@ def measure(
         doc_vectors = np.asarray(embed_documents(passages), dtype=np.float32)
         seconds.append(time.perf_counter() - started)
     best = min(seconds)
-    peak = _peak_rss_mb()
+    peak = peak_rss_mb()
     np.savez(vectors_out, docs=doc_vectors, queries=np.stack(query_vectors) if query_vectors else first[None])
     row: dict[str, Any] = {
         "docs": len(passages),
@@ -355,18 +367,16 @@ def measure(
         "query_p50_ms": 1000 * float(np.percentile(latencies, 50)) if latencies else None,
         "query_p90_ms": 1000 * float(np.percentile(latencies, 90)) if latencies else None,
         "queries": len(latencies),
-        "rss_after_load_mb": round(rss_after_load, 1),
+        "load_s": round(load_seconds, 3),
+        "rss_after_load_mb": round(after_load["VmRSS"], 1),
+        "rss_after_load_anon_mb": round(after_load["RssAnon"], 1),
+        "rss_after_load_file_mb": round(after_load["RssFile"], 1),
         "peak_rss_mb": round(peak, 1),
         "cold_start_s": round(cold_start, 3),
         "torch_threads": torch_threads if torch_threads is not None else _set_torch_threads(threads),
     }
     if sts:
-        from benchmarks.quality import DEFAULT_EVAL_DIR, load_pairs, sts_spearman
-
-        started = time.perf_counter()
-        pairs = load_pairs(DEFAULT_EVAL_DIR / "stsbenchmark")
-        row["sts_spearman"] = round(sts_spearman(embed_sts, pairs, progress=False), 4)
-        row["sts_seconds"] = round(time.perf_counter() - started, 1)
+        row.update(sts_row(embed_sts, sts_dir or eval_dir(), sts_pairs))
     return row
 
 
@@ -386,95 +396,98 @@ def prepare_worker(model: str, specs: list[dict[str, Any]]) -> dict[str, Any]:
     return done
 
 
-def error_summary(error: BaseException) -> str:
-    """The error on one line (pydantic's multi-line messages included, its doc links left out)."""
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    lines = [line for line in lines if not line.startswith("For further information")]
-    return f"{type(error).__name__}: {' '.join(lines)}"
-
-
 def worker_main(args: argparse.Namespace) -> int:
     """``--worker``: measure one configuration, write its row (or its error) to ``--out``."""
     spec = json.loads(args.spec)
-    corpus = json.loads(Path(args.corpus).read_text())
-    out = Path(args.out)
-    try:
+    corpus = json.loads(Path(args.corpus_file).read_text())
+    spawned_at = args.spawned_at if args.spawned_at is not None else time.time()
+    vectors = args.out.with_suffix(".npz")
+
+    def run() -> dict[str, Any]:
         if spec["kind"] == "prepare":
-            row = prepare_worker(args.model, spec["configs"])
-        elif spec["kind"] == "reference":
-            row = reference_worker(args.model, corpus, out.with_suffix(".npz"))
-        else:
-            row = measure(
-                spec, args.model, corpus, args.threads, args.spawned_at, out.with_suffix(".npz"), args.rounds, args.sts
-            )
-    except BaseException as error:  # record it in the row, let the driver go on
-        out.write_text(json.dumps({"error": error_summary(error), "traceback": traceback.format_exc()}))
-        traceback.print_exc()
-        return 1
-    out.write_text(json.dumps(row))
-    return 0
+            return prepare_worker(args.model, spec["configs"])
+        if spec["kind"] == "reference":
+            return reference_worker(args.model, corpus, vectors)
+        return measure(
+            spec,
+            args.model,
+            corpus,
+            args.threads,
+            spawned_at,
+            vectors,
+            args.rounds,
+            args.sts,
+            args.eval_dir,
+            args.sts_pairs,
+        )
+
+    return write_worker_result(args.out, run)
 
 
 # --- driver ------------------------------------------------------------------------------------------
 
 
-def _worker_env(threads: int) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update({name: str(threads) for name in THREAD_ENV})
-    env.update(
-        {
-            "TOKENIZERS_PARALLELISM": "true",
-            "HF_HUB_OFFLINE": env.get("HF_HUB_OFFLINE", "1"),
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")])),
-        }
-    )
-    return env
-
-
-def run_worker(name: str, spec: dict[str, Any], args: argparse.Namespace, workdir: Path, index: int) -> dict[str, Any]:
-    """One configuration in a fresh interpreter; its row, or the error it died of."""
+def run_configuration(
+    label: str, spec: dict[str, Any], args: argparse.Namespace, workdir: Path, index: int
+) -> dict[str, Any]:
+    """One configuration in a fresh interpreter; its row (or the error it died of) and where its vectors are."""
     out = workdir / f"{index:02d}.json"
-    log = workdir / f"{index:02d}.log"
-    command = [
-        sys.executable,
-        str(Path(__file__).resolve()),
-        "--worker",
-        "--model",
-        args.model,
-        "--spec",
-        json.dumps(spec),
-        "--corpus",
-        str(workdir / "corpus.json"),
-        "--out",
-        str(out),
-        "--threads",
-        str(args.threads),
-        "--rounds",
-        str(args.rounds),
+    worker_args = [
+        *("--model", args.model, "--spec", json.dumps(spec), "--corpus-file", str(workdir / "corpus.json")),
+        *("--threads", str(args.threads), "--rounds", str(args.rounds), "--eval-dir", str(args.eval_dir)),
         *(["--sts"] if args.sts else []),
+        *(["--sts-pairs", str(args.sts_pairs)] if args.sts_pairs else []),
     ]
-    print(f"[{time.strftime('%H:%M:%S')}] {name} …", file=sys.stderr, flush=True)
-    with open(log, "w") as handle:
-        command += ["--spawned-at", repr(time.time())]
-        try:
-            code = subprocess.run(
-                command, env=_worker_env(args.threads), stdout=handle, stderr=subprocess.STDOUT, timeout=args.timeout
-            ).returncode
-        except subprocess.TimeoutExpired:
-            code = None
-    row: dict[str, Any] = {}
-    if out.is_file():
-        row = json.loads(out.read_text())
-    if code != 0 and "error" not in row:
-        tail = log.read_text(errors="replace").strip().splitlines()[-3:]
-        reason = f"timed out after {args.timeout}s" if code is None else f"exit code {code}"
-        row = {"error": f"{reason}: {' | '.join(tail)}"}
-    if "error" in row:
-        print(f"    failed: {row['error'][:300]}", file=sys.stderr, flush=True)
-    row.pop("traceback", None)
+    row = run_worker(__file__, worker_args, out, threads=args.threads, timeout=args.timeout, label=label)
     vectors = out.with_suffix(".npz")
     row["_vectors"] = str(vectors) if vectors.is_file() else None
     return row
+
+
+def artifact_files(artifact: Path) -> list[Path]:
+    """The files an artifact's manifest (``<artifact>.json``) lists, and those of any artifact made from it
+    (the GGUF runtime copy), whose manifests name it as their source."""
+    files = []
+    for manifest in sorted(artifact.parent.glob("*.json")):
+        record = json.loads(manifest.read_text())
+        if manifest.name == artifact.name + ".json" or Path(str(record.get("source", ""))).resolve() == artifact:
+            files += [manifest.parent / name for name in record.get("files", {})]
+    return files
+
+
+def files_on_disk(model: str, spec: dict[str, Any]) -> list[Path]:
+    """The model files a configuration reads: the safetensors for sentence-transformers (the peers too); for
+    ours the quantized artifact, or the float32 ONNX graph plus the safetensors it reads token rows from."""
+    folder = Path(model)
+    if not folder.is_dir():
+        return []
+    if spec["kind"] != "ours":
+        return sorted(folder.rglob("*.safetensors"))
+    from embeddinggemma import EmbeddingSettings
+    from embeddinggemma.quantize import build
+
+    settings = EmbeddingSettings(model=model, **{**OURS_COMMON, **spec["kwargs"]})
+    if settings.backend != "local":
+        return []
+    if settings.quantization:
+        return artifact_files(build(model, settings.quantization).resolve())
+    if settings.engine in ("auto", "onnxruntime"):  # on the CPU, "auto" is ONNX Runtime float32
+        return [*artifact_files(build(model, "onnx-f32").resolve()), folder / "model.safetensors"]
+    return sorted(folder.rglob("*.safetensors"))
+
+
+def add_files(rows: list[dict[str, Any]], model: str) -> None:
+    """Files on disk (MiB, and their names) of each configuration that ran; artifacts are built by then."""
+    for row in rows:
+        if "error" in row:
+            continue
+        try:
+            files = files_on_disk(model, row)
+        except Exception as error:  # an odd --extra runtime: say so in the row, keep the measurements
+            row["files_error"] = error_summary(error)
+            continue
+        row["files"] = [os.path.relpath(path, model) for path in files]
+        row["files_mib"] = round(sum(path.stat().st_size for path in files) / 2**20, 1)
 
 
 def _cosines(vectors: np.ndarray, reference: np.ndarray) -> np.ndarray:
@@ -504,7 +517,7 @@ def add_cosines(rows: list[dict[str, Any]], reference: Path | None) -> None:
 
 
 def add_ratios(rows: list[dict[str, Any]], baseline: str) -> str | None:
-    """Ratios to the baseline row (the LangChain peer; else the first row that ran)."""
+    """Ratios to the baseline row (the LangChain peer; else the first row that ran), and the change in STS."""
     ok = [r for r in rows if "error" not in r]
     base = next((r for r in ok if r["name"] == baseline), ok[0] if ok else None)
     if base is None:
@@ -516,41 +529,9 @@ def add_ratios(rows: list[dict[str, Any]], baseline: str) -> str | None:
         row["rss_after_load_vs_baseline"] = row["rss_after_load_mb"] / base["rss_after_load_mb"]
         row["peak_rss_vs_baseline"] = row["peak_rss_mb"] / base["peak_rss_mb"]
         row["cold_start_vs_baseline"] = row["cold_start_s"] / base["cold_start_s"]
+        if "sts_spearman" in row and "sts_spearman" in base:
+            row["sts_spearman_diff_vs_baseline"] = round(row["sts_spearman"] - base["sts_spearman"], 4)
     return base["name"]
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def machine_info() -> dict[str, Any]:
-    versions = {}
-    for package in PACKAGES:
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            pass
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    memory = ""
-    try:
-        memory = Path("/proc/meminfo").read_text().splitlines()[0].split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return {
-        "cpu": _cpu_model(),
-        "cores": os.cpu_count(),
-        "usable_cores": usable,
-        "memory": memory,
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "versions": versions,
-    }
 
 
 def _fmt(value: Any, spec: str = ".2f", suffix: str = "") -> str:
@@ -570,10 +551,12 @@ def table(rows: list[dict[str, Any]], baseline: str | None, sts: bool = False) -
         "query p50 / p90 (ms)",
         f"query speed × {short}",
         "RSS after load (MB)",
+        "anon / file (MB)",
         "peak RSS (MB)",
         "cold start (s)",
+        "files (MiB)",
         "cos to ST min / mean",
-        *(["STSB Spearman"] if sts else []),
+        *([f"STSB Spearman (Δ {short})"] if sts else []),
     ]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
@@ -583,6 +566,7 @@ def table(rows: list[dict[str, Any]], baseline: str | None, sts: bool = False) -
             cos = f"{_fmt(r.get('cos_min'), '.4f')} / {_fmt(r.get('cos_mean'), '.4f')}"
             if r["kind"] == "peer" and "cos_min" in r:
                 cos += " (no prompt)"
+            sts_cell = f"{_fmt(r.get('sts_spearman'), '.4f')} ({_fmt(r.get('sts_spearman_diff_vs_baseline'), '+.4f')})"
             cells = [
                 f"`{r['name']}`",
                 _fmt(r["docs_per_s"]),
@@ -591,102 +575,106 @@ def table(rows: list[dict[str, Any]], baseline: str | None, sts: bool = False) -
                 f"{_fmt(r.get('query_p50_ms'), '.0f')} / {_fmt(r.get('query_p90_ms'), '.0f')}",
                 _fmt(r.get("query_p50_speedup_vs_baseline"), ".2f", "×"),
                 f"{r['rss_after_load_mb']:,.0f} ({_fmt(r.get('rss_after_load_vs_baseline'), '.2f', '×')})",
+                f"{_fmt(r.get('rss_after_load_anon_mb'), ',.0f')} / {_fmt(r.get('rss_after_load_file_mb'), ',.0f')}",
                 f"{r['peak_rss_mb']:,.0f} ({_fmt(r.get('peak_rss_vs_baseline'), '.2f', '×')})",
                 f"{r['cold_start_s']:.1f} ({_fmt(r.get('cold_start_vs_baseline'), '.2f', '×')})",
+                _fmt(r.get("files_mib"), ",.0f"),
                 cos,
-                *([_fmt(r.get("sts_spearman"), ".4f")] if sts else []),
+                *([sts_cell] if sts else []),
             ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
+def token_counter(model: str) -> Callable[[Sequence[str]], list[int]]:
+    """Tokens of each text as ours sends it as a document (prompt and special tokens included)."""
+    from embeddinggemma import Embedder
+
+    embedder = Embedder(model=model, **OURS_COMMON)
+    return lambda texts: embedder.runtime.count_tokens(embedder.prompt(list(texts), "document"))
+
+
+def make_corpus(args: argparse.Namespace, count_tokens: Callable[[Sequence[str]], list[int]]) -> dict[str, Any]:
+    """The chosen corpus (texts, single queries, token count), as every worker reads it."""
+    sts_file = args.sts_file or args.eval_dir / "stsbenchmark" / "pairs.tsv"
+    if args.corpus == "short":
+        passages, queries = short_corpus(sts_file, args.passages, args.queries)
+    else:
+        passages, queries = build_corpus(
+            lambda text: count_tokens([text])[0], args.passages, sts_file, args.passage_tokens, queries=args.queries
+        )
+    lengths = count_tokens(passages)
+    return {"passages": passages, "queries": queries, "tokens": sum(lengths), "lengths": lengths}
+
+
 def driver_main(args: argparse.Namespace) -> dict[str, Any]:
-    from tokenizers import Tokenizer
-
-    from benchmarks.quality import DEFAULT_EVAL_DIR
-    from embeddinggemma import TASKS, apply_prompt
-
     extra = parse_extra(args.extra)
     configs = config_table(extra)
     names = select(configs, args.configs, list(extra) if args.configs else [])
-    tokenizer_file = Path(args.model) / "tokenizer.json"
-    if not tokenizer_file.is_file():
-        raise SystemExit(f"{tokenizer_file} not found: pass --model a local model folder")
-    tokenizer = Tokenizer.from_file(str(tokenizer_file))
-    prompt = TASKS["retrieval"].document
-
-    def count(text: str) -> int:
-        return len(tokenizer.encode(apply_prompt(text, prompt)).ids)
-
-    sts_file = args.sts_file or DEFAULT_EVAL_DIR / "stsbenchmark" / "pairs.tsv"
-    passages, queries = build_corpus(count, args.passages, sts_file, args.passage_tokens, queries=args.queries)
-    lengths = [count(p) for p in passages]
-    corpus = {"passages": passages, "queries": queries, "tokens": sum(lengths)}
+    corpus = make_corpus(args, token_counter(args.model))
+    lengths = corpus.pop("lengths")
     workdir = Path(tempfile.mkdtemp(prefix="throughput-bench-"))
     (workdir / "corpus.json").write_text(json.dumps(corpus))
-    started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    header = report_header()
     load_before = os.getloadavg()
     print(
-        f"{len(passages)} passages, {sum(lengths):,} tokens with the prompt ({min(lengths)}-{max(lengths)} each), "
-        f"{len(queries)} queries, {args.threads} thread(s); work folder {workdir}",
+        f"{args.corpus} corpus: {len(lengths)} texts, {sum(lengths):,} tokens with the prompt "
+        f"({min(lengths)}-{max(lengths)} each), {len(corpus['queries'])} queries, {args.threads} thread(s); "
+        f"work folder {workdir}",
         file=sys.stderr,
         flush=True,
     )
 
     ours = [{"name": name, **configs[name]} for name in names if configs[name]["kind"] == "ours"]
     if ours and not args.no_prepare:
-        prepared = run_worker(
-            "prepare (first use of ours, unmeasured)", {"kind": "prepare", "configs": ours}, args, workdir, 99
-        )
+        prepare = {"kind": "prepare", "configs": ours}
+        prepared = run_configuration("prepare (first use of ours, unmeasured)", prepare, args, workdir, 99)
         prepared.pop("_vectors", None)
         print(f"    {prepared}", file=sys.stderr, flush=True)
     rows = []
     for index, name in enumerate(names):
         spec = configs[name]
-        row = run_worker(name, spec, args, workdir, index)
+        row = run_configuration(name, spec, args, workdir, index)
         rows.append({"name": name, **{k: v for k, v in spec.items() if k != "runtime"}, **row})
     reference = None
     if not args.no_reference:
-        ref = run_worker("reference (sentence-transformers fp32)", {"kind": "reference"}, args, workdir, len(names))
+        ref = run_configuration("reference (sentence-transformers fp32)", {"kind": "reference"}, args, workdir, 98)
         reference = Path(ref["_vectors"]) if ref.get("_vectors") else None
         if reference is None:
             print(f"    reference failed: {ref.get('error')}", file=sys.stderr)
     add_cosines(rows, reference)
+    add_files(rows, args.model)
     baseline = add_ratios(rows, args.baseline)
     report = {
-        "date": started,
+        **header,
         "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": machine_info(),
         "load_average": {"before": load_before, "after": os.getloadavg()},
         "settings": {
             "model": args.model,
+            "corpus": args.corpus,
             "threads": args.threads,
-            "passages": len(passages),
+            "passages": len(lengths),
             "passage_tokens": {"total": sum(lengths), "min": min(lengths), "max": max(lengths)},
-            "token_count": "tokenizer.json, prompt 'title: none | text: ' and special tokens included",
-            "queries": len(queries),
+            "token_count": "Embedder.runtime.count_tokens, prompt 'title: none | text: ' and special tokens included",
+            "queries": len(corpus["queries"]),
             "rounds": args.rounds,
             "ours_common": OURS_COMMON,
             "sts": args.sts,
+            "sts_pairs": args.sts_pairs,
         },
         "baseline": baseline,
         "results": rows,
     }
-    m = report["machine"]
-    print(
-        f"\n{m['cpu']}, {m['usable_cores']} usable cores, Python {m['python']}, {args.threads} thread(s), "
-        f"{started}; ratios to {baseline}\n"
-    )
+    print(f"\n{machine_summary(header['machine'])}; {args.threads} thread(s); ratios to {baseline}\n")
     print(table(rows, baseline, args.sts))
-    if args.json:
-        Path(args.json).write_text(json.dumps(report, indent=2))
+    write_json(args.json, report)
     return report
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    usable = usable_cores()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default=DEFAULT_MODEL, help="local model folder (with tokenizer.json)")
+    add_common_arguments(parser, eval_data=True)
     parser.add_argument("--configs", nargs="+", metavar="NAME", help="configurations, runtimes, or 'ours'")
     parser.add_argument(
         "--extra",
@@ -695,39 +683,39 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         metavar='NAME={"setting": value}',
         help="one more runtime of ours, as adapter keywords in JSON (both adapters; repeatable)",
     )
-    parser.add_argument("--passages", type=int, default=48)
+    parser.add_argument("--corpus", choices=CORPORA, default="passages", help="long passages or short sentences")
+    defaults = ", ".join(f"{count} for {name}" for name, count in CORPORA.items())
+    parser.add_argument("--passages", type=int, help=f"texts in the corpus (default: {defaults})")
     parser.add_argument("--passage-tokens", type=int, default=290, help="target tokens per passage (max 512)")
     parser.add_argument("--queries", type=int, default=30, help="single queries timed after a warm-up")
     parser.add_argument("--threads", type=int, default=usable, help=f"threads for every configuration ({usable})")
     parser.add_argument("--rounds", type=int, default=1, help="passes over the corpus; the fastest counts")
     parser.add_argument("--sts", action="store_true", help="also STSBenchmark Spearman (slow)")
-    parser.add_argument("--sts-file", type=Path, help="pairs.tsv for the corpus (default: the shared STSBenchmark)")
+    parser.add_argument("--sts-pairs", type=int, help="with --sts: only the first N pairs (default: all 1,379)")
+    parser.add_argument("--sts-file", type=Path, help="pairs.tsv for the corpus (default: the eval dir's STSBenchmark)")
     parser.add_argument("--baseline", default=BASELINE, help="configuration the ratios are to")
     parser.add_argument("--no-reference", action="store_true", help="skip the sentence-transformers cosine worker")
     parser.add_argument(
         "--no-prepare", action="store_true", help="skip the unmeasured first use of ours (which builds artifacts)"
     )
     parser.add_argument("--timeout", type=float, default=3600, help="seconds per configuration")
-    parser.add_argument("--json", type=Path, help="write the results, machine and date to this file")
-    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    add_worker_arguments(parser)
     parser.add_argument("--spec", help=argparse.SUPPRESS)
-    parser.add_argument("--corpus", help=argparse.SUPPRESS)
-    parser.add_argument("--out", help=argparse.SUPPRESS)
-    parser.add_argument("--spawned-at", type=float, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--corpus-file", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.passages is None:
+        args.passages = CORPORA[args.corpus]
     if args.threads < 1 or args.passages < 1 or args.rounds < 1 or args.queries < 0:
         parser.error("--threads, --passages and --rounds must be positive, --queries not negative")
+    if args.sts_pairs is not None and args.sts_pairs < 2:
+        parser.error("--sts-pairs needs at least 2 pairs")
     return args
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     if args.worker:
-        if args.spawned_at is None:
-            args.spawned_at = time.time()
         return worker_main(args)
-    if str(REPO) not in sys.path:
-        sys.path.insert(0, str(REPO))
     report = driver_main(args)
     return 0 if any("error" not in r for r in report["results"]) else 1  # failures are rows, not exits
 

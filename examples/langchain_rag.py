@@ -18,9 +18,9 @@ from __future__ import annotations
 import sys
 
 from rag_corpus import fingerprint, load_corpus
-from rag_index import clear_index, plan_index, vector_settings, write_manifest
+from rag_index import clear_index, index_settings, plan_index, write_manifest
 from rag_langchain_store import build_store, load_store, save_store
-from rag_options import cache_line, embedding_settings, parse_args
+from rag_options import cache_line, parse_args
 from rag_output import Passage, llm_hint, print_passages, run
 
 APP = "langchain_rag"
@@ -48,26 +48,23 @@ def main(argv: list[str] | None = None) -> int:
     from langchain_embeddinggemma import EmbeddingGemmaEmbeddings, EmbeddingGemmaTextSplitter
 
     # 1. The embedding model: documents get the document prompt with their title, queries the query prompt.
-    embedding_options = embedding_settings(args)
-    embeddings = EmbeddingGemmaEmbeddings(**embedding_options)
+    embeddings = EmbeddingGemmaEmbeddings(**args.embedding)
+    # Chunks counted in EmbeddingGemma tokens with the prompt and title: none is ever truncated.
+    splitter = EmbeddingGemmaTextSplitter.from_embeddings(embeddings, **args.chunking)
 
     # 2. The index: reuse the saved one if this app wrote it from the same documents and settings.
     corpus = load_corpus(args.docs, follow_links=args.follow_links)
     documents = fingerprint(corpus)
-    settings = vector_settings(embeddings, args.model, chunk_size=args.chunk_size, chunk_overlap=args.chunk_overlap)
+    settings = index_settings(embeddings, splitter)
     plan = plan_index(args.index_dir, APP, settings, documents, rebuild=args.rebuild)
     print(f"index: {plan.reason}")
     if plan.reuse:
         store = load_store(args.index_dir, embeddings)  # FAISS's own format and JSON: no pickle
     else:
         docs = [Document(doc.text, metadata={"source": doc.source, "title": doc.title}) for doc in corpus]
-        # Chunks counted in EmbeddingGemma tokens with the prompt and title: none is ever truncated.
-        splitter = EmbeddingGemmaTextSplitter.from_embeddings(
-            embeddings, tokenizer=args.tokenizer, chunk_size=args.chunk_size, chunk_overlap=args.chunk_overlap
-        )
         chunks = splitter.split_documents(docs)
         # The same model with a progress bar, for the one long job; each chunk gets its title in the prompt.
-        indexing = EmbeddingGemmaEmbeddings(**embedding_options, show_progress=True)
+        indexing = EmbeddingGemmaEmbeddings(**args.embedding, show_progress=True)
         store = build_store(indexing.embed_documents_with_titles(chunks), [c.metadata for c in chunks], embeddings)
         clear_index(args.index_dir, APP)
         save_store(store, args.index_dir)  # not store.save_local: that writes a pickle

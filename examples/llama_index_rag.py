@@ -18,9 +18,9 @@ from __future__ import annotations
 import sys
 
 from rag_corpus import fingerprint, load_corpus
-from rag_index import clear_index, index_damaged, plan_index, vector_settings, write_manifest
+from rag_index import clear_index, index_damaged, index_settings, plan_index, write_manifest
 from rag_llama_index_store import build_index, persist_index, to_documents
-from rag_options import cache_line, embedding_settings, parse_args
+from rag_options import cache_line, parse_args
 from rag_output import Passage, llm_hint, print_passages, run
 
 APP = "llama_index_rag"
@@ -49,13 +49,14 @@ def main(argv: list[str] | None = None) -> int:
     from llama_index_embeddinggemma import EmbeddingGemmaEmbedding, EmbeddingGemmaNodeParser
 
     # 1. The embedding model: nodes get the document prompt with their title, queries the query prompt.
-    embedding_options = embedding_settings(args)
-    embed_model = EmbeddingGemmaEmbedding(**embedding_options)
+    embed_model = EmbeddingGemmaEmbedding(**args.embedding)
+    # Nodes counted in EmbeddingGemma tokens with the prompt and title: none is ever truncated.
+    splitter = EmbeddingGemmaNodeParser.from_embedding(embed_model, **args.chunking)
 
     # 2. The index: reload the persisted one if this app wrote it from the same documents and settings.
     corpus = load_corpus(args.docs, follow_links=args.follow_links)
     documents = fingerprint(corpus)
-    settings = vector_settings(embed_model, args.model, chunk_size=args.chunk_size, chunk_overlap=args.chunk_overlap)
+    settings = index_settings(embed_model, splitter)
     plan = plan_index(args.index_dir, APP, settings, documents, rebuild=args.rebuild)
     print(f"index: {plan.reason}")
     if plan.reuse:
@@ -70,13 +71,9 @@ def main(argv: list[str] | None = None) -> int:
     else:
         docs = to_documents(corpus)
         # The same model with a progress bar, for the one long job; each node gets its title in the prompt.
-        indexing = EmbeddingGemmaEmbedding(**embedding_options, show_progress=True)
-        # Nodes counted in EmbeddingGemma tokens with the prompt and title: none is ever truncated.
-        splitter = EmbeddingGemmaNodeParser.from_embedding(
-            embed_model, tokenizer=args.tokenizer, chunk_size=args.chunk_size, chunk_overlap=args.chunk_overlap
-        )
+        indexing = EmbeddingGemmaEmbedding(**args.embedding, show_progress=True)
         nodes = IngestionPipeline(transformations=[splitter, indexing]).run(documents=docs)
-        index = build_index(nodes, embed_model, args.dimensions)  # the nodes carry their vectors already
+        index = build_index(nodes, embed_model, embed_model.dimensions)  # the nodes carry their vectors already
         clear_index(args.index_dir, APP)
         persist_index(index, args.index_dir)
         write_manifest(args.index_dir, APP, settings, documents, chunks=len(nodes))

@@ -1,10 +1,12 @@
 """The index folder's manifest: when to reuse a saved index, when to rebuild it, and what to delete first.
 
-Each app writes ``embeddinggemma-rag.json`` next to its index: the settings that decide a vector, a
-SHA-256 of every document, and a SHA-256 of every index file. What the manifest does:
+Each app writes ``embeddinggemma-rag.json`` next to its index: the adapter's vector identity (every
+setting that decides a vector, the model files' content hash included), the splitter's chunking
+settings, a SHA-256 of every document, and a SHA-256 of every index file. What the manifest does:
 
-- **Change detection.** A re-run reuses the index only when the documents, the embedding settings and
-  the index files are all as recorded; otherwise it rebuilds and says why. An index written by an older
+- **Change detection.** A re-run reuses the index only when the documents, the embedding and chunking
+  settings and the index files are all as recorded; otherwise it rebuilds and says why. A change of
+  engine, quantization, device, dtype or model weights is a change of the vector identity. An index written by an older
   version of the app (whose LangChain index was a pickle) is rebuilt, never loaded.
 - **Leaving other files alone.** A folder holding files but no manifest of this app, or files its
   manifest does not list, is neither loaded nor overwritten. A rebuild deletes only the files the
@@ -28,19 +30,11 @@ from typing import Any
 
 from rag_output import AppError
 
+from embeddinggemma import ChunkingSettings
+
 MANIFEST = "embeddinggemma-rag.json"
-MANIFEST_FORMAT = 2  # 1: LangChain's index was a pickle (index.pkl); such folders are rebuilt, never loaded
-# The adapter fields that decide what vector a text gets; a change to any of them means re-embedding.
-VECTOR_SETTINGS = (
-    "task",
-    "dimensions",
-    "max_seq_length",
-    "dtype",
-    "backend",
-    "quantization",
-    "query_prompt",
-    "document_prompt",
-)
+# 1: LangChain's index was a pickle (index.pkl); 2: settings without the vector identity. Both are rebuilt.
+MANIFEST_FORMAT = 3
 
 
 @dataclass(frozen=True)
@@ -51,14 +45,11 @@ class IndexPlan:
     reason: str
 
 
-def vector_settings(embedding_model: object, model: str, **splitting: object) -> dict[str, object]:
-    """What shapes the index: the model, the adapter's settings that change vectors, and the splitting.
-
-    ``embedding_model`` is either adapter (LangChain's or LlamaIndex's); ``model`` is the ``--model``
-    the app passed it (a local folder as an absolute path).
-    """
-    adapter = {name: getattr(embedding_model, name) for name in VECTOR_SETTINGS}
-    return {"model": model, **adapter, **splitting}
+def index_settings(embedding_model: object, splitter: object) -> dict[str, object]:
+    """What shapes the index: the adapter's vector identity (either adapter: its ``vector_identity()`` and
+    the hash of it, ``cache_namespace()``) and the splitter's chunking settings."""
+    chunking = {name: getattr(splitter, name) for name in ChunkingSettings.model_fields}
+    return {"vectors": embedding_model.cache_namespace(), **embedding_model.vector_identity(), **chunking}
 
 
 def plan_index(folder: Path, app: str, settings: dict, documents: dict[str, str], *, rebuild: bool) -> IndexPlan:
@@ -137,9 +128,13 @@ def _why_rebuild(folder: Path, manifest: dict[str, Any], settings: dict, documen
     if _index_files(folder) != manifest["index_files"]:
         return "its files changed after this app wrote them (not loading them)"
     old = manifest["settings"]
-    changed = [f"{key} {old.get(key)!r} -> {value!r}" for key, value in settings.items() if old.get(key) != value]
-    if changed:
-        return f"embedding settings changed ({'; '.join(changed)})"
+    changed = [
+        f"{key} {old.get(key)!r} -> {value!r}"
+        for key, value in settings.items()
+        if old.get(key) != value and key != "vectors"
+    ]
+    if changed or old.get("vectors") != settings.get("vectors"):
+        return f"embedding settings changed ({'; '.join(changed) or 'vector identity'})"
     if manifest["documents"] != documents:
         return f"documents changed ({_changes(manifest['documents'], documents)})"
     return None

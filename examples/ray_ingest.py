@@ -17,8 +17,8 @@ from __future__ import annotations
 import argparse
 
 from rag_corpus import fingerprint, load_corpus
-from rag_index import clear_index, vector_settings, write_manifest
-from rag_options import embedding_settings, parse_args
+from rag_index import clear_index, index_settings, write_manifest
+from rag_options import parse_args
 from rag_output import run
 
 APPS = ("langchain_rag", "llama_index_rag")
@@ -48,8 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     import embeddinggemma.ray as ray_embedding  # the public Ray module (extra [ray])
 
     corpus = load_corpus(args.docs, follow_links=args.follow_links)
-    options = embedding_settings(args)
-    chunks, texts, titles, embedding_model = _chunks(args, options, corpus)
+    options = args.embedding
+    chunks, texts, titles, embedding_model, splitter = _chunks(args, options, corpus)
     rows = [{"id": i, "text": text, "title": title} for i, (text, title) in enumerate(zip(texts, titles, strict=True))]
 
     ray.init(address=args.ray_address, include_dashboard=False, configure_logging=False, log_to_driver=False)
@@ -76,9 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ray: {len(report.truncated)} chunk(s) were longer than max_seq_length and cut: {report.truncated[:10]}")
     kept = [row for row in embedded if not row["error"]]
     vectors = ray_embedding.vectors_of(kept)
-    settings = vector_settings(
-        embedding_model, args.model, chunk_size=args.chunk_size, chunk_overlap=args.chunk_overlap
-    )
+    settings = index_settings(embedding_model, splitter)
     clear_index(args.index_dir, args.app)
     _write(args, embedding_model, [row["id"] for row in kept], vectors, chunks)
     write_manifest(args.index_dir, args.app, settings, fingerprint(corpus), chunks=len(kept))
@@ -89,21 +87,19 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _chunks(args: argparse.Namespace, options: dict, corpus: list) -> tuple[list, list, list, object]:
+def _chunks(args: argparse.Namespace, options: dict, corpus: list) -> tuple[list, list, list, object, object]:
     """The app's own chunks (LangChain documents or LlamaIndex nodes), the texts and titles its adapter
-    embeds, and its embedding object."""
+    embeds, its embedding object and its splitter."""
     if args.app == "langchain_rag":
         from langchain_core.documents import Document
 
         from langchain_embeddinggemma import EmbeddingGemmaEmbeddings, EmbeddingGemmaTextSplitter
 
         embeddings = EmbeddingGemmaEmbeddings(**options)
-        splitter = EmbeddingGemmaTextSplitter.from_embeddings(
-            embeddings, tokenizer=args.tokenizer, chunk_size=args.chunk_size, chunk_overlap=args.chunk_overlap
-        )
+        splitter = EmbeddingGemmaTextSplitter.from_embeddings(embeddings, **args.chunking)
         docs = [Document(doc.text, metadata={"source": doc.source, "title": doc.title}) for doc in corpus]
         chunks = splitter.split_documents(docs)
-        return chunks, [c.page_content for c in chunks], [c.metadata["title"] for c in chunks], embeddings
+        return chunks, [c.page_content for c in chunks], [c.metadata["title"] for c in chunks], embeddings, splitter
 
     from llama_index.core.schema import MetadataMode
     from rag_llama_index_store import to_documents
@@ -111,12 +107,10 @@ def _chunks(args: argparse.Namespace, options: dict, corpus: list) -> tuple[list
     from llama_index_embeddinggemma import EmbeddingGemmaEmbedding, EmbeddingGemmaNodeParser
 
     embed_model = EmbeddingGemmaEmbedding(**options)
-    parser = EmbeddingGemmaNodeParser.from_embedding(
-        embed_model, tokenizer=args.tokenizer, chunk_size=args.chunk_size, chunk_overlap=args.chunk_overlap
-    )
+    parser = EmbeddingGemmaNodeParser.from_embedding(embed_model, **args.chunking)
     nodes = parser.get_nodes_from_documents(to_documents(corpus))
     texts = [n.get_content(metadata_mode=MetadataMode.EMBED) for n in nodes]  # what the adapter embeds
-    return nodes, texts, [n.metadata.get(embed_model.title_key) for n in nodes], embed_model
+    return nodes, texts, [n.metadata.get(embed_model.title_key) for n in nodes], embed_model, parser
 
 
 def _write(args: argparse.Namespace, embedding_model: object, ids: list[int], vectors, chunks: list) -> None:
@@ -132,7 +126,7 @@ def _write(args: argparse.Namespace, embedding_model: object, ids: list[int], ve
     nodes = [chunks[i] for i in ids]
     for node, vector in zip(nodes, vectors, strict=True):
         node.embedding = vector.tolist()
-    persist_index(build_index(nodes, embedding_model, args.dimensions), args.index_dir)
+    persist_index(build_index(nodes, embedding_model, embedding_model.dimensions), args.index_dir)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from embeddinggemma import (
     TruncationWarning,
     shape_vectors,
 )
-from embeddinggemma._runtimes.torch import check_transformers_version
+from embeddinggemma._engines.torch import check_transformers_version
 
 TEXTS = ["mars is red", "venus is hot", "saturn has rings"]
 
@@ -118,7 +118,7 @@ def test_truncation_is_token_exact(tiny_model):
     np.testing.assert_allclose(emb.embed(["mars venus jupiter saturn earth " * 10]), raw.embed([cut_text]), atol=1e-5)
 
 
-def test_one_backend_per_model_shared_across_threads(tiny_model):
+def test_one_loaded_model_per_spec_shared_across_threads(tiny_model):
     a, b = Embedder(model=tiny_model), Embedder(model=tiny_model, dimensions=128, max_seq_length=8, truncation="silent")
     assert a.runtime._model is b.runtime._model  # one copy of the weights, each with its own options
     results, errors = {}, []

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REAL_MODEL, tiny_model_path
+from conftest import REAL_MODEL, build_tiny_model, tiny_model_path
 from ollama_server import OllamaServer
 from served_backends import unused_port
 
@@ -210,6 +210,23 @@ def test_embeds_through_ollama_with_titles_in_the_prompt(app, tmp_path):
     documents, queries = embedded[:-1], embedded[-1:]
     assert {re.match(r"title: (.*?) \| text: ", text).group(1) for text in documents} == titles
     assert queries == [f"task: search result | query: {rag_options.DEFAULT_QUESTION}"]
+
+
+@pytest.mark.parametrize("app", APPS)
+def test_new_weights_or_another_engine_rebuild_the_index(app, tmp_path):
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model_path(), model, ignore=shutil.ignore_patterns("quantized"))
+    index, down = tmp_path / "index", closed_port_url()
+    first = run_app(app, index, "--retrieval-only", url=down, model=str(model))
+    assert "building a new index" in first.stdout, first.stderr
+    assert "reusing the index" in run_app(app, index, "--retrieval-only", url=down, model=str(model)).stdout
+    build_tiny_model(model, seed=1)  # other weights saved over the same folder, as after a fine-tune
+    retrained = run_app(app, index, "--retrieval-only", url=down, model=str(model))
+    assert retrained.returncode == 0, retrained.stderr
+    assert "rebuilding" in retrained.stdout and "embedding settings changed (content " in retrained.stdout
+    torch_engine = run_app(app, index, "--retrieval-only", "--engine", "torch", url=down, model=str(model))
+    assert torch_engine.returncode == 0, torch_engine.stderr
+    assert "embedding settings changed (engine 'onnxruntime' -> 'torch'" in torch_engine.stdout
 
 
 @pytest.mark.parametrize("app", APPS)
@@ -411,27 +428,46 @@ def test_a_forged_manifest_cannot_make_a_rebuild_delete_outside_the_index_folder
     assert list(folder.iterdir()) == [] and outside.exists()
 
 
-def test_vector_settings_come_from_the_public_adapter_fields(tmp_path):
-    from langchain_embeddinggemma import EmbeddingGemmaEmbeddings
-    from llama_index_embeddinggemma import EmbeddingGemmaEmbedding
+def test_index_settings_are_the_adapters_vector_identity_and_the_splitters_settings(tmp_path):
+    from langchain_embeddinggemma import EmbeddingGemmaEmbeddings, EmbeddingGemmaTextSplitter
+    from llama_index_embeddinggemma import EmbeddingGemmaEmbedding, EmbeddingGemmaNodeParser
 
-    model = str(tmp_path)
+    model = tiny_model_path()
     langchain = EmbeddingGemmaEmbeddings(model=model, dimensions=256, query_prompt="q: ")
     llama_index = EmbeddingGemmaEmbedding(model_name=model, dimensions=256, query_prompt="q: ")
-    settings = rag_index.vector_settings(langchain, model, chunk_size=10)
-    assert settings == rag_index.vector_settings(llama_index, model, chunk_size=10)
-    assert settings["model"] == model and settings["dimensions"] == 256 and settings["chunk_size"] == 10
-    assert settings["query_prompt"] == "q: " and settings["document_prompt"] is None
+    splitter = EmbeddingGemmaTextSplitter.from_embeddings(langchain, chunk_size=100)
+    parser = EmbeddingGemmaNodeParser.from_embedding(llama_index, chunk_size=100)
+    settings = rag_index.index_settings(langchain, splitter)
+    assert settings == rag_index.index_settings(llama_index, parser)
+    assert settings["vectors"] == langchain.cache_namespace() and len(settings["content"]) == 16
+    assert settings["dimensions"] == 256 and settings["prompts"][0] == "q: " and settings["chunk_size"] == 100
+    assert settings["engine"] == "onnxruntime" and settings["quantization"] is None
     assert json.loads(json.dumps(settings)) == settings  # the manifest stores them as JSON
+    other_engine = EmbeddingGemmaEmbeddings(model=model, dimensions=256, query_prompt="q: ", engine="torch")
+    changed = rag_index.index_settings(other_engine, splitter)
+    assert changed["vectors"] != settings["vectors"] and changed["engine"] == "torch"
 
 
-def test_a_local_model_folder_is_recorded_as_an_absolute_path(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "my-model").mkdir()
-    args = rag_options.parse_args("app", "test", ["--model", "my-model", "--docs", str(tmp_path)])
-    assert args.model == str(tmp_path / "my-model")
-    assert rag_options.parse_args("app", "test", ["--backend", "ollama"]).model == "embeddinggemma"
-    assert rag_options.parse_args("app", "test", ["--model", "org/model"]).model == "org/model"
+def test_the_options_are_the_settings_models_own(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("EMBEDDINGGEMMA_MODEL", raising=False)
+    args = rag_options.parse_args(
+        "app", "test", ["--docs", str(tmp_path), "--dimensions", "256", "--chunk-size", "100"]
+    )
+    assert args.embedding == {"dimensions": 256, "cache": args.vector_cache}  # only what was given
+    assert args.chunking == {"chunk_size": 100}
+    args = rag_options.parse_args("app", "test", ["--backend", "ollama", "--embedding-url", "http://h:1"])
+    assert "model" not in args.embedding and args.embedding["base_url"] == "http://h:1"  # the adapter names the tag
+    monkeypatch.setenv("EMBEDDINGGEMMA_MODEL", str(tmp_path))
+    assert rag_options.parse_args("app", "test", []).embedding["model"] == str(tmp_path)
+    for argv, message in (
+        (["--chunk-size", "64", "--chunk-overlap", "64"], "chunk_overlap=64 must be smaller than chunk_size=64"),
+        (["--chunk-size", "4096"], "chunk_size=4096 is more than EmbeddingGemma's 2048 tokens"),
+        (["--dimensions", "100"], "invalid choice: 100"),
+        (["--quantization", "q2"], "invalid choice: 'q2'"),
+    ):
+        with pytest.raises(SystemExit):
+            rag_options.parse_args("app", "test", argv)
+        assert message in capsys.readouterr().err
 
 
 def test_load_corpus_reads_text_files_with_titles(tmp_path, capsys):
@@ -525,7 +561,7 @@ def test_llm_hint_names_the_fix():
 
 
 OUR_PACKAGES = {"embeddinggemma", "langchain_embeddinggemma", "llama_index_embeddinggemma"}
-PUBLIC_MODULES = OUR_PACKAGES | {"embeddinggemma.ray"}
+PUBLIC_MODULES = OUR_PACKAGES | {"embeddinggemma.ray", "embeddinggemma.cli"}
 PUBLIC_NAMES = {
     "DEFAULT_MODEL",
     "DIMENSIONS",
@@ -534,6 +570,9 @@ PUBLIC_NAMES = {
     "DEFAULT_OLLAMA_URL",
     "EmbeddingGemmaError",
     "VectorCache",
+    "ChunkingSettings",
+    "EmbeddingSettings",
+    "user_cache_dir",
 }
 INTERNALS = {"embedder", "config", "load_backend", "Embedder", "embed_with_report", "EmbeddingConfig"}
 UNSAFE = {"pickle", "load_local", "save_local", "allow_dangerous_deserialization"}

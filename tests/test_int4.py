@@ -44,7 +44,7 @@ def private_tiny(tiny, tmp_path) -> str:
 
 @pytest.fixture(scope="module")
 def int4(tiny):
-    from embeddinggemma._runtimes.onnx import OnnxModel
+    from embeddinggemma._engines.onnx import OnnxModel
 
     return OnnxModel(tiny, precision="int4")
 
@@ -69,16 +69,16 @@ def cosines(a, b) -> np.ndarray:
     return (unit(a) * unit(b)).sum(1)
 
 
-def encode(backend, texts, max_seq_length=2048):
-    return backend.encode(texts, max_seq_length=max_seq_length, batch_size=32, show_progress=False)
+def encode(model, texts, max_seq_length=2048):
+    return model.encode(texts, max_seq_length=max_seq_length, batch_size=32, show_progress=False)
 
 
 # ------------------------------------------------------------------------------------------- the artifact
 def test_every_projection_is_block_wise_4_bit_and_the_dense_layers_8_bit(int4):
     import onnx
 
-    from embeddinggemma.quantize._onnx_int4 import BLOCK_SIZE
-    from embeddinggemma.quantize._onnx_table import table_paths
+    from embeddinggemma._engines.onnx_int4 import BLOCK_SIZE
+    from embeddinggemma._engines.onnx_table import table_paths
 
     graph = onnx.load(str(int4.artifact), load_external_data=False).graph
     weights = {tensor.name for tensor in graph.initializer}
@@ -190,7 +190,7 @@ def test_builds_and_runs_without_torch_and_leaves_logging_alone(private_tiny):
 
 
 def test_quantizer_import_restores_the_root_logger():
-    from embeddinggemma.quantize._onnx_int4 import _quantizer_class
+    from embeddinggemma._engines.onnx_int4 import _quantizer_class
 
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level

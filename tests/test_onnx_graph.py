@@ -1,4 +1,4 @@
-"""The torch-free ONNX graph builder (``quantize._onnx_graph``): same vectors as sentence-transformers."""
+"""The torch-free ONNX graph builder (``_engines.onnx_graph``): same vectors as sentence-transformers."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ pytest.importorskip("onnx")
 
 from conftest import MODEL_CARD_SIMILARITIES  # noqa: E402
 
-from embeddinggemma.quantize._onnx_graph import data_path, write_onnx_graph  # noqa: E402
+from embeddinggemma._engines.onnx_graph import data_path, write_onnx_graph  # noqa: E402
 
 TINY_TEXTS = [
     "mars",
@@ -137,7 +137,7 @@ def test_architecture_reads_config_as_transformers_does(tiny_model: str, layout:
     from transformers import Gemma3TextConfig
     from transformers.models.gemma3.modeling_gemma3 import Gemma3RotaryEmbedding
 
-    from embeddinggemma.quantize._onnx_graph import read_architecture
+    from embeddinggemma._engines.onnx_graph import read_architecture
 
     config = json.loads((Path(tiny_model) / "config.json").read_text())
     if layout == "flat keys":  # how the hub's config.json spells it (transformers 4.5x)
@@ -175,7 +175,7 @@ def test_builds_without_torch_or_transformers(tiny_model: str, tmp_path: Path) -
         "for name in ('torch', 'transformers', 'sentence_transformers', 'onnxscript'):\n"
         "    sys.modules[name] = None\n"
         "from pathlib import Path\n"
-        "from embeddinggemma.quantize._onnx_graph import write_onnx_graph\n"
+        "from embeddinggemma._engines.onnx_graph import write_onnx_graph\n"
         f"path = write_onnx_graph(Path({tiny_model!r}), Path({str(tmp_path / 'model.onnx')!r}))\n"
         "import onnxruntime, numpy as np\n"
         "session = onnxruntime.InferenceSession(str(path), providers=['CPUExecutionProvider'])\n"

@@ -20,7 +20,7 @@ from embeddinggemma import (
     ServerUnavailableError,
     TruncationError,
 )
-from embeddinggemma._runtimes.openai import SERVER_PRESETS, resolve_server
+from embeddinggemma._servers.openai import SERVER_PRESETS, resolve_server
 
 
 @pytest.fixture(scope="module")

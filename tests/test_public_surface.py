@@ -11,16 +11,20 @@ PUBLIC = {
         "DEFAULT_MODEL",
         "DEFAULT_OLLAMA_URL",
         "DIMENSIONS",
+        "ENGINES",
         "MAX_SEQ_LENGTH",
         "QUANTIZATIONS",
         "TASKS",
         "CacheStore",
         "Chunk",
+        "ChunkingSettings",
         "Embedder",
         "EmbeddingGemmaError",
         "EmbeddingSettings",
+        "MissingExtraError",
         "ModelLoadError",
         "OutputCheckError",
+        "Pipelined",
         "ServerError",
         "ServerUnavailableError",
         "TaskPrompts",
@@ -32,6 +36,7 @@ PUBLIC = {
         "apply_prompt",
         "is_prompted",
         "shape_vectors",
+        "user_cache_dir",
         "validate_texts",
     ],
     "embeddinggemma.quantize": [
@@ -43,6 +48,7 @@ PUBLIC = {
         "build_gguf",
         "build_onnx",
     ],
+    "embeddinggemma.cli": ["add_options", "chosen", "flag"],
     "embeddinggemma.ray": [
         "BadRowError",
         "EmbedBatches",
@@ -67,7 +73,7 @@ def test_all_is_pinned_and_importable(package):
 @pytest.mark.parametrize("package", ["embeddinggemma", "langchain_embeddinggemma", "llama_index_embeddinggemma"])
 def test_implementation_modules_are_private(package):
     module = importlib.import_module(package)
-    public_modules = {"quantize", "ray", "__main__"} if package == "embeddinggemma" else set()
+    public_modules = {"quantize", "ray", "cli", "__main__"} if package == "embeddinggemma" else set()
     for info in pkgutil.iter_modules(module.__path__):
         assert info.name.startswith("_") or info.name in public_modules, f"{package}.{info.name} should be private"
 
@@ -82,5 +88,18 @@ def test_a_setting_is_declared_once_and_reaches_both_adapters():
         assert issubclass(adapter, EmbeddingSettings)
         for name, field in EmbeddingSettings.model_fields.items():
             inherited = adapter.model_fields[name]
+            assert (inherited.default, inherited.description) == (field.default, field.description), name
+            assert field.description, f"{name} has no doc line"
+
+
+def test_a_chunking_option_is_declared_once_and_reaches_both_splitters():
+    from embeddinggemma import ChunkingSettings
+    from langchain_embeddinggemma import EmbeddingGemmaTextSplitter
+    from llama_index_embeddinggemma import EmbeddingGemmaNodeParser
+
+    for splitter in (EmbeddingGemmaTextSplitter, EmbeddingGemmaNodeParser):
+        assert issubclass(splitter, ChunkingSettings)
+        for name, field in ChunkingSettings.model_fields.items():
+            inherited = splitter.model_fields[name]
             assert (inherited.default, inherited.description) == (field.default, field.description), name
             assert field.description, f"{name} has no doc line"

@@ -71,7 +71,7 @@ def test_each_mode_stays_close_to_fp32(real_model, quantization):
 def test_our_f32_gguf_reproduces_sentence_transformers(real_model):
     """Checks the converter itself: at f32 llama.cpp must give the torch vectors."""
     pytest.importorskip("llama_cpp")
-    from embeddinggemma._runtimes.gguf import GGUFModel
+    from embeddinggemma._engines.gguf import GGUFModel
     from embeddinggemma.quantize import build_gguf
 
     backend = GGUFModel(str(build_gguf(real_model, "f32")))
@@ -86,7 +86,7 @@ def test_gguf_vocabulary_tokenizes_like_the_hf_tokenizer(real_model):
     pytest.importorskip("llama_cpp")
     from transformers import AutoTokenizer
 
-    from embeddinggemma._runtimes.gguf import GGUFModel
+    from embeddinggemma._engines.gguf import GGUFModel
 
     backend = GGUFModel(real_model, quantization="q8_0")
     expected = AutoTokenizer.from_pretrained(real_model)(TRICKY)["input_ids"]

@@ -44,8 +44,8 @@ def reference(folder: str):
 
 
 @functools.cache
-def light(folder: str, backend: str = "auto") -> Tokenizer:
-    return Tokenizer(folder, backend=backend)
+def light(folder: str, implementation: str = "auto") -> Tokenizer:
+    return Tokenizer(folder, implementation=implementation)
 
 
 def assert_same(
@@ -194,7 +194,7 @@ def test_real_model_runs_sentencepiece_on_the_same_bpe(real_model):
     sentencepiece = pytest.importorskip("sentencepiece")
     convert = pytest.importorskip("transformers.convert_slow_tokenizer")
     tok = light(real_model)
-    assert tok.backend == "sentencepiece", tok.fallback_reason
+    assert tok.implementation == "sentencepiece", tok.fallback_reason
     assert tok.fallback_reason is None
 
     with open(Path(real_model) / "tokenizer.json", encoding="utf-8") as f:
@@ -250,11 +250,11 @@ def test_real_model_truncation_keeps_bos_and_final_eos(real_model):
 @pytest.mark.real_model
 def test_real_model_tokenizers_fallback_gives_the_same_ids(real_model):
     tok = light(real_model, "tokenizers")
-    assert tok.backend == "tokenizers"
+    assert tok.implementation == "tokenizers"
     texts = hard_texts()
-    assert_same(tok, real_model, texts, what="tokenizers backend")
+    assert_same(tok, real_model, texts, what="tokenizers implementation")
     for n in (1, 2, 3, 64):
-        assert_same(tok, real_model, short(texts), n, what="tokenizers backend")
+        assert_same(tok, real_model, short(texts), n, what="tokenizers implementation")
 
 
 @pytest.mark.real_model
@@ -284,11 +284,11 @@ def test_real_model_is_light_and_needs_no_torch_or_transformers(real_model):
         before = rss()
         tok = Tokenizer({real_model!r})
         grown = rss() - before
-        print(json.dumps({{"backend": tok.backend, "ids": tok.encode({texts!r}, 2048), "mb": grown,
+        print(json.dumps({{"implementation": tok.implementation, "ids": tok.encode({texts!r}, 2048), "mb": grown,
                            "tokenizers": "tokenizers" in sys.modules}}))
     """)
     result = json.loads(out)
-    assert result["backend"] == "sentencepiece"
+    assert result["implementation"] == "sentencepiece"
     assert result["ids"] == reference(real_model)(texts)["input_ids"]
     assert not result["tokenizers"]  # the 290 MB library was never loaded
     assert result["mb"] < 120, f"loading the tokenizer grew RSS by {result['mb']:.0f} MB (expected ~50)"
@@ -299,7 +299,7 @@ def test_real_model_is_light_and_needs_no_torch_or_transformers(real_model):
 
 def test_tiny_model_falls_back_to_tokenizers_with_the_same_ids(tiny_model):
     tok = light(tiny_model)
-    assert tok.backend == "tokenizers"
+    assert tok.implementation == "tokenizers"
     assert "tokenizer.model" in tok.fallback_reason
     texts = hard_texts() + fuzz_texts(1000)
     assert_same(tok, tiny_model, texts, what="tiny")
@@ -308,9 +308,9 @@ def test_tiny_model_falls_back_to_tokenizers_with_the_same_ids(tiny_model):
         assert_same(tok, tiny_model, short(hard_texts()) + fuzz_texts(100, seed=4), n, what="tiny truncation")
 
 
-def test_sentencepiece_backend_needs_tokenizer_model(tiny_model):
+def test_the_sentencepiece_implementation_needs_tokenizer_model(tiny_model):
     with pytest.raises(ModelLoadError, match="no tokenizer.model"):
-        Tokenizer(tiny_model, backend="sentencepiece")
+        Tokenizer(tiny_model, implementation="sentencepiece")
 
 
 # -- a SentencePiece model trained here with Gemma's settings ----------------------------------------
@@ -374,7 +374,7 @@ def gemma_like(tmp_path_factory) -> str:
 
 def test_gemma_like_model_runs_sentencepiece_with_the_same_ids(gemma_like):
     tok = light(gemma_like)
-    assert tok.backend == "sentencepiece", tok.fallback_reason
+    assert tok.implementation == "sentencepiece", tok.fallback_reason
     assert tok._added["<image_soft_token>"] == 480
     texts = hard_texts() + fuzz_texts(3000, seed=3)
     assert_same(tok, gemma_like, texts, what="gemma-like")
@@ -391,15 +391,15 @@ def test_works_with_torch_and_transformers_blocked(tiny_model, gemma_like):
         result = {{}}
         for folder in ({tiny_model!r}, {gemma_like!r}):
             tok = Tokenizer(folder)
-            result[folder] = [tok.backend, tok.encode({texts!r}, 4), tok.count({texts!r})]
+            result[folder] = [tok.implementation, tok.encode({texts!r}, 4), tok.count({texts!r})]
         assert sys.modules['torch'] is None and sys.modules['transformers'] is None
         print(json.dumps(result))
     """)
     result = json.loads(out)
-    for folder, backend in ((tiny_model, "tokenizers"), (gemma_like, "sentencepiece")):
+    for folder, implementation in ((tiny_model, "tokenizers"), (gemma_like, "sentencepiece")):
         hf = reference(folder)
         expected = [hf(texts, truncation=True, max_length=4)["input_ids"], [len(i) for i in hf(texts)["input_ids"]]]
-        assert result[folder] == [backend, *expected]
+        assert result[folder] == [implementation, *expected]
 
 
 # -- errors -------------------------------------------------------------------------------------------
@@ -442,7 +442,7 @@ def test_tokenizer_model_with_config_only_is_enough(tmp_path, gemma_like):
     }
     (tmp_path / "tokenizer_config.json").write_text(json.dumps(config), encoding="utf-8")
     tok = Tokenizer(tmp_path)
-    assert tok.backend == "sentencepiece", tok.fallback_reason
+    assert tok.implementation == "sentencepiece", tok.fallback_reason
     texts = hard_texts()
     assert tok.encode(texts, 64) == light(gemma_like).encode(texts, 64)
 
@@ -463,8 +463,8 @@ def test_damaged_tokenizer_json_is_named(tmp_path, tiny_model):
 
 def test_bad_arguments(tiny_model):
     tok = light(tiny_model)
-    with pytest.raises(ValueError, match="backend"):
-        Tokenizer(tiny_model, backend="fast")
+    with pytest.raises(ValueError, match="implementation"):
+        Tokenizer(tiny_model, implementation="fast")
     for bad in (0, -1, 2.0, True, None):
         with pytest.raises(ValueError, match="max_length"):
             tok.encode(["x"], bad)

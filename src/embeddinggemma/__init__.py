@@ -1,11 +1,12 @@
 """EmbeddingGemma-300m done right: task prompts, titles, Matryoshka sizes, checked vectors.
 
-Importing this package does not import torch; the model loads on first use.
+Importing this package imports no engine, server client or torch; the model loads on first use.
 """
 
 from ._chunking import Chunk, TextChunker
 from ._errors import (
     EmbeddingGemmaError,
+    MissingExtraError,
     ModelLoadError,
     OutputCheckError,
     ServerError,
@@ -13,10 +14,11 @@ from ._errors import (
     TruncationError,
     TruncationWarning,
 )
-from ._pipeline import Embedder, TruncationReport, shape_vectors, validate_texts
+from ._model_files import user_cache_dir
+from ._pipeline import Embedder, Pipelined, TruncationReport, shape_vectors, validate_texts
 from ._prompts import TASKS, TaskPrompts, apply_prompt, is_prompted
-from ._runtimes.ollama import DEFAULT_OLLAMA_URL
-from ._settings import BACKENDS, DEFAULT_MODEL, DIMENSIONS, MAX_SEQ_LENGTH, QUANTIZATIONS, EmbeddingSettings
+from ._registry import BACKENDS, DEFAULT_MODEL, DEFAULT_OLLAMA_URL, ENGINES, QUANTIZATIONS
+from ._settings import DIMENSIONS, MAX_SEQ_LENGTH, ChunkingSettings, EmbeddingSettings
 from ._vector_cache import CacheStore, VectorCache
 
 __all__ = [
@@ -24,16 +26,20 @@ __all__ = [
     "DEFAULT_MODEL",
     "DEFAULT_OLLAMA_URL",
     "DIMENSIONS",
+    "ENGINES",
     "MAX_SEQ_LENGTH",
     "QUANTIZATIONS",
     "TASKS",
     "CacheStore",
     "Chunk",
+    "ChunkingSettings",
     "Embedder",
     "EmbeddingGemmaError",
     "EmbeddingSettings",
+    "MissingExtraError",
     "ModelLoadError",
     "OutputCheckError",
+    "Pipelined",
     "ServerError",
     "ServerUnavailableError",
     "TaskPrompts",
@@ -45,5 +51,6 @@ __all__ = [
     "apply_prompt",
     "is_prompted",
     "shape_vectors",
+    "user_cache_dir",
     "validate_texts",
 ]

@@ -11,7 +11,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from .quantize import ARTIFACTS
+from ._registry import ARTIFACT_TABLE
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -19,9 +19,11 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     quantize = commands.add_parser(
         "quantize",
-        help="build quantized artifacts (GGUF for llama.cpp, int8 ONNX) and cache them beside the model",
-        description="Build the artifacts that quantization='q8_0' / 'q4_0' / 'int8' load, before first use. "
+        help="build on-device artifacts (GGUF for llama.cpp, ONNX graphs) and cache them beside the model",
+        description="Build the artifacts the engines load (those of quantization=...), before first use. "
         "Prints one path per artifact.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="artifacts:\n" + "\n".join(f"  {a.name:<9} {a.summary}" for a in ARTIFACT_TABLE),
     )
     quantize.add_argument("model", help="a local embeddinggemma-300m folder or the hub id google/embeddinggemma-300m")
     quantize.add_argument(
@@ -29,8 +31,8 @@ def _parser() -> argparse.ArgumentParser:
         "-q",
         nargs="+",
         default=["q8_0"],
-        choices=sorted(ARTIFACTS),
-        help="q8_0 / q4_0 / f16 / f32: GGUF files; int8: ONNX Runtime; onnx-f32: unquantized ONNX (default q8_0)",
+        choices=[artifact.name for artifact in ARTIFACT_TABLE],
+        help="which artifacts to build (listed below; default q8_0)",
     )
     quantize.add_argument("--cache-dir", default=None, help="where to write (default: <model>/quantized)")
     quantize.add_argument("--force", action="store_true", help="rebuild even when a cached artifact exists")

@@ -18,15 +18,14 @@ import re
 import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from ._prompts import TASKS, apply_prompt
-from ._settings import DEFAULT_MODEL, MAX_SEQ_LENGTH, EmbeddingSettings
+from ._prompts import apply_prompt
+from ._settings import ChunkingSettings
+from ._tokenizer import Tokenizer, load_tokenizer
 
 __all__ = ["Chunk", "TextChunker"]
 
-DEFAULT_CHUNK_SIZE = 512
-"""Tokens per chunk, prompt, title and special tokens included (see the README for why)."""
-DEFAULT_CHUNK_OVERLAP = 64
 MIN_TEXT_TOKENS = 8
 """The least room a chunk must leave for text after the prompt and title."""
 
@@ -69,9 +68,9 @@ class _Piece:
 class TextChunker:
     """Splits texts into chunks that EmbeddingGemma embeds whole.
 
-    ``tokenizer`` is the model's local folder, its hub id (only the tokenizer files are fetched, not
-    the weights) or a loaded :class:`embeddinggemma._tokenizer.Tokenizer`. The document prompt is the
-    task's (``task``) unless ``document_prompt`` overrides it, exactly as in the embedding settings.
+    Takes :class:`~embeddinggemma.ChunkingSettings` (or its keywords): ``tokenizer`` is the model's local
+    folder or its hub id (only the tokenizer files are fetched, not the weights); the document prompt
+    is the task's unless ``document_prompt`` overrides it, exactly as in the embedding settings.
 
     Example:
         .. code-block:: python
@@ -83,31 +82,24 @@ class TextChunker:
                 print(chunk.start, chunk.end, chunk.tokens)
     """
 
-    def __init__(
-        self,
-        tokenizer: object = DEFAULT_MODEL,
-        *,
-        chunk_size: int = DEFAULT_CHUNK_SIZE,
-        chunk_overlap: int = DEFAULT_CHUNK_OVERLAP,
-        task: str = "retrieval",
-        document_prompt: str | None = None,
-    ) -> None:
-        for name, value, low in (("chunk_size", chunk_size, 1), ("chunk_overlap", chunk_overlap, 0)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ValueError(f"{name}={value!r} must be an integer >= {low} (tokens).")
-        if chunk_size > MAX_SEQ_LENGTH:
-            raise ValueError(
-                f"chunk_size={chunk_size} is more than EmbeddingGemma's {MAX_SEQ_LENGTH} tokens: a chunk that "
-                f"long would be truncated. Use at most {MAX_SEQ_LENGTH}."
-            )
-        if chunk_overlap >= chunk_size:
-            raise ValueError(f"chunk_overlap={chunk_overlap} must be smaller than chunk_size={chunk_size}.")
-        if task not in TASKS:
-            raise ValueError(f"task={task!r} is unknown; use one of {', '.join(TASKS)}.")
-        self.chunk_size = chunk_size
-        self.chunk_overlap = chunk_overlap
-        self.template = TASKS[task].document if document_prompt is None else document_prompt
-        self._tokenizer = _tokenizer_for(tokenizer)
+    def __init__(self, tokenizer: object = None, **settings: Any) -> None:
+        loaded = None
+        if isinstance(tokenizer, ChunkingSettings):
+            chosen = ChunkingSettings(**{**dict(tokenizer.chunking_settings()), **settings})
+        else:
+            if isinstance(tokenizer, Tokenizer):  # already loaded (by a splitter of this process)
+                loaded, tokenizer = tokenizer, str(tokenizer.folder)
+            elif tokenizer is not None and not isinstance(tokenizer, str | os.PathLike):
+                raise TypeError(
+                    "tokenizer must be the model's folder, its hub id or a loaded tokenizer, got "
+                    f"{type(tokenizer).__name__}."
+                )
+            chosen = ChunkingSettings(**({"tokenizer": tokenizer} if tokenizer is not None else {}), **settings)
+        self.settings = chosen
+        self.chunk_size = chosen.chunk_size
+        self.chunk_overlap = chosen.chunk_overlap
+        self.template = chosen.document_template
+        self._tokenizer = loaded or load_tokenizer(chosen.tokenizer)
 
     @property
     def tokenizer(self):  # noqa: ANN201 - the private Tokenizer type
@@ -333,33 +325,3 @@ def _glue_blank(pieces: list[_Piece], text: str) -> list[_Piece]:
         else:
             out.append(carry)
     return out
-
-
-def chunking_options(settings: EmbeddingSettings, **given: object) -> dict[str, object]:
-    """The chunker keywords that match embedding ``settings`` (tokenizer, task, prompt, a size that fits),
-    under the ones ``given``. A server backend's ``model`` is the server's name for the model, not a
-    tokenizer: the hub id's tokenizer is used then."""
-    local = settings.backend == "local" and not settings.model.lower().endswith(".gguf")
-    defaults = {
-        "tokenizer": settings.model if local else DEFAULT_MODEL,
-        "task": settings.task,
-        "document_prompt": settings.document_prompt,
-        "chunk_size": min(DEFAULT_CHUNK_SIZE, settings.max_seq_length),
-    }
-    options = {**defaults, **given}
-    size = options["chunk_size"]
-    if "chunk_overlap" not in given and isinstance(size, int):
-        options["chunk_overlap"] = min(DEFAULT_CHUNK_OVERLAP, size // 4)
-    return options
-
-
-def _tokenizer_for(tokenizer: object):  # noqa: ANN202 - the private Tokenizer type
-    from ._tokenizer import Tokenizer, load_tokenizer
-
-    if isinstance(tokenizer, Tokenizer):
-        return tokenizer
-    if isinstance(tokenizer, str | os.PathLike):
-        return load_tokenizer(os.fspath(tokenizer))
-    raise TypeError(
-        f"tokenizer must be the model's folder, its hub id or a loaded tokenizer, got {type(tokenizer).__name__}."
-    )

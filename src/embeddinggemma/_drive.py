@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Generator
 from typing import Any, TypeVar
 
-from ._runtimes.base import ContextOverflow
+from ._errors import ContextOverflow
 
 Request = TypeVar("Request")
 Answer = TypeVar("Answer")

@@ -10,12 +10,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from pydantic import PrivateAttr
 
 from ._drive import adrive, drive
-from ._errors import OutputCheckError, TruncationError, TruncationWarning
+from ._errors import ContextOverflow, OutputCheckError, TruncationError, TruncationWarning
 from ._prompts import Side, apply_prompt
-from ._runtimes import Runtime, create_runtime, resolve, weights_identity
-from ._runtimes.base import ContextOverflow, LocalRuntime
+from ._runtimes import LocalRuntime, Runtime, RuntimeSpec, create_runtime, resolve, weights_identity
 from ._settings import EmbeddingSettings
 from ._vector_cache import VectorCache
 
@@ -142,11 +142,11 @@ def shape_vectors(vectors: np.ndarray, dimensions: int, expected_count: int) -> 
     return cut
 
 
-def cache_identity(settings: EmbeddingSettings) -> dict[str, object]:
+def cache_identity(spec: RuntimeSpec, settings: EmbeddingSettings) -> dict[str, object]:
     """Every setting that decides a vector, beside the text and its side: what a cache key must hold."""
     prompts = settings.prompts
     return {
-        **weights_identity(resolve(settings), settings),
+        **weights_identity(spec, settings),
         "prompts": [prompts.query, prompts.document],
         "dimensions": settings.dimensions,
         "max_seq_length": settings.max_seq_length,
@@ -236,6 +236,7 @@ class Embedder:
         elif overrides:
             settings = EmbeddingSettings(**{**dict(settings.core_settings()), **overrides})
         self._settings = settings.core_settings()
+        self._spec: RuntimeSpec | None = None
         self._runtime: Runtime | None = None
         self._namespace: str | None = None
         self._lock = threading.Lock()
@@ -246,19 +247,34 @@ class Embedder:
         return self._settings.core_settings()
 
     @property
+    def spec(self) -> RuntimeSpec:
+        """What these settings resolve to (the model located, the engine chosen), once."""
+        if self._spec is None:
+            with self._lock:
+                if self._spec is None:
+                    self._spec = resolve(self._settings)
+        return self._spec
+
+    @property
     def runtime(self) -> Runtime:
         """The runtime these settings resolve to, loaded on first use."""
         if self._runtime is None:
+            spec = self.spec
             with self._lock:
                 if self._runtime is None:
-                    self._runtime = create_runtime(self._settings)
+                    self._runtime = create_runtime(spec, self._settings)
         return self._runtime
 
     @property
+    def vector_identity(self) -> dict[str, object]:
+        """Every setting that decides a vector (the model files' content hash included), readable."""
+        return cache_identity(self.spec, self._settings)
+
+    @property
     def cache_namespace(self) -> str:
-        """A hash of every setting that decides a vector (model files included): part of each cache key."""
+        """A hash of :attr:`vector_identity`: part of each cache key, and an index's record of its vectors."""
         if self._namespace is None:
-            self._namespace = VectorCache.namespace(cache_identity(self._settings))
+            self._namespace = VectorCache.namespace(self.vector_identity)
         return self._namespace
 
     def __getstate__(self) -> dict[str, Any]:  # picklable for worker processes: the runtime is reloaded there
@@ -394,3 +410,37 @@ class Embedder:
 
     def _shape(self, raw: np.ndarray, count: int) -> np.ndarray:
         return shape_vectors(np.asarray(raw, dtype=np.float32), self._settings.dimensions, count)
+
+
+class Pipelined(EmbeddingSettings):
+    """Settings that own the pipeline they configure: both adapters are this class plus their framework's
+    base. A changed setting drops the pipeline; the next call builds one from the new settings."""
+
+    _embedder: Embedder | None = PrivateAttr(default=None)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+        if name in type(self).model_fields:
+            self._embedder = None
+
+    @property
+    def _pipeline(self) -> Embedder:
+        """The pipeline these settings build (lazily; rebuilt after a setting changes)."""
+        if self._embedder is None:
+            self._embedder = Embedder(self)
+        return self._embedder
+
+    def vector_identity(self) -> dict[str, object]:
+        """Every setting that decides a vector, readable: the engine, quantization, device and dtype, the
+        model files' content hash (a server's address and model name), the prompts, dimensions and
+        ``max_seq_length``. Record it with an index, so any change rebuilds the index."""
+        return self._pipeline.vector_identity
+
+    def cache_namespace(self) -> str:
+        """A hash of :meth:`vector_identity`: a namespace for a framework's own cache, or an index's record.
+
+        With LangChain's ``CacheBackedEmbeddings``, which keys by raw text, give queries their own store (its
+        ``query_embedding_cache=True`` would share the documents' store and hand a query the vector of a
+        document with the same text). The ``cache=`` setting does all of this by itself.
+        """
+        return self._pipeline.cache_namespace

@@ -1,22 +1,24 @@
-"""The one settings model. Every setting is declared here once, with its doc line and its check.
+"""The settings models. Every setting is declared here once, with its doc line and its check.
 
-Both adapters inherit :class:`EmbeddingSettings`, so a setting added here appears in LangChain and
-LlamaIndex with its default, documentation and validation, and reaches the pipeline without any
-mapping code. Checks run per field, before a value is stored: a refused value (at construction or by
-assignment) leaves the object exactly as it was.
+Both adapters inherit :class:`EmbeddingSettings` (both splitters :class:`ChunkingSettings`), so a
+setting added here appears in LangChain and LlamaIndex with its default, documentation and validation,
+and reaches the pipeline without any mapping code. These models are data and checks only: the pipeline
+a setting configures is built elsewhere (:class:`embeddinggemma.Pipelined`). Checks run per field,
+before a value is stored: a refused value (at construction or by assignment) leaves the object exactly
+as it was.
 """
 
 from __future__ import annotations
 
 import difflib
 import numbers
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+import os
+from typing import Any, Literal
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    PrivateAttr,
     SecretStr,
     ValidationInfo,
     field_validator,
@@ -24,29 +26,38 @@ from pydantic import (
 )
 
 from ._prompts import TASKS, TaskPrompts
+from ._registry import (
+    AUTO,
+    BACKENDS,
+    DEFAULT_MODEL,
+    ENGINES,
+    LOCAL,
+    QUANTIZATIONS,
+    engine,
+    quantization_engine,
+)
 
-if TYPE_CHECKING:
-    from ._pipeline import Embedder
-
-DEFAULT_MODEL = "google/embeddinggemma-300m"
 DIMENSIONS = (768, 512, 256, 128)
 """EmbeddingGemma's Matryoshka sizes; the first is the model's full width."""
 FULL_DIMENSIONS = DIMENSIONS[0]
 MAX_SEQ_LENGTH = 2048
-BACKENDS = ("local", "ollama", "openai")
-"""Where the model runs: in this process, or on an Ollama or OpenAI-compatible server."""
-ENGINES = ("auto", "torch", "onnxruntime", "llama.cpp")
-"""Which engine runs a local model; ``auto`` chooses by the hardware (see :func:`resolve`)."""
-QUANTIZATION_ENGINES = {"q8_0": "llama.cpp", "q4_0": "llama.cpp", "int8": "onnxruntime", "int4": "onnxruntime"}
-"""The engine that runs each ``quantization``."""
-QUANTIZATIONS = tuple(QUANTIZATION_ENGINES)
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("auto", "float32", "bfloat16")
 _FLOAT16 = ("float16", "fp16", "half")
+DEFAULT_CHUNK_SIZE = 512
+"""Tokens per chunk, prompt, title and special tokens included (see the README for why)."""
+DEFAULT_CHUNK_OVERLAP = 64
+TITLE_KEY = "title"
 
 Truncation = Literal["warn", "error", "silent"]
 TRUNCATIONS = ("warn", "error", "silent")
 _CHOICES = {"task": tuple(TASKS), "truncation": TRUNCATIONS, "backend": BACKENDS, "engine": ENGINES}
+_FIXED_CHOICES: dict[str, tuple[object, ...]] = {
+    **_CHOICES,
+    "dimensions": DIMENSIONS,
+    "quantization": QUANTIZATIONS,
+    "dtype": DTYPES,
+}
 _INTEGER_BOUNDS = {
     "max_seq_length": (1, MAX_SEQ_LENGTH),
     "batch_size": (1, None),
@@ -73,12 +84,59 @@ def _choice(name: str, value: object, choices: tuple[object, ...]) -> Any:
     return value
 
 
-class EmbeddingSettings(BaseModel):
-    """Everything that decides what vector a text gets and how it is computed, validated once."""
+class _Settings(BaseModel):
+    """What both settings models share: unknown keywords refused with a "did you mean", and a refused
+    assignment leaving the object exactly as it was."""
 
     model_config = ConfigDict(
         extra="forbid", validate_assignment=True, protected_namespaces=(), use_attribute_docstrings=True
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_names(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            unknown = [key for key in data if key not in cls.model_fields]
+            if unknown:
+                raise ValueError(_unknown_message(unknown[0], cls.setting_names()))
+        return data
+
+    @classmethod
+    def setting_names(cls) -> list[str]:
+        """Every keyword this class accepts."""
+        return sorted(cls.model_fields)
+
+    @classmethod
+    def choices(cls, name: str) -> tuple[object, ...] | None:
+        """The values setting ``name`` accepts, where they are a fixed list (``None`` elsewhere)."""
+        return _FIXED_CHOICES.get(name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name.startswith("_") or name not in type(self).model_fields:
+            if not name.startswith("_") and name not in dir(type(self)):
+                raise AttributeError(_unknown_message(name, self.setting_names()))
+            super().__setattr__(name, value)
+            return
+        # pydantic runs the combination checks after storing the value: put everything back on a refusal.
+        before, fields_set = dict(self.__dict__), set(self.__pydantic_fields_set__)
+        try:
+            super().__setattr__(name, value)
+        except Exception:
+            object.__setattr__(self, "__dict__", before)
+            object.__setattr__(self, "__pydantic_fields_set__", fields_set)
+            raise
+
+
+class _TitleKey(BaseModel):
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    title_key: str = TITLE_KEY
+    """Metadata key (of a LangChain ``Document`` or a LlamaIndex node) whose value is the title in the
+    document prompt."""
+
+
+class EmbeddingSettings(_Settings, _TitleKey):
+    """Everything that decides what vector a text gets and how it is computed, validated once."""
 
     model: str = DEFAULT_MODEL
     """Hub id (gated: accept the licence and log in) or a local sentence-transformers folder or ``.gguf``
@@ -106,10 +164,10 @@ class EmbeddingSettings(BaseModel):
     """Overrides the task's document prompt; ``{title}`` is replaced by the title."""
     show_progress: bool = False
     """Show a progress bar while embedding."""
-    backend: str = "local"
+    backend: str = LOCAL
     """Where the model runs: ``local`` (this process), ``ollama``, or ``openai`` (any OpenAI-compatible
     ``/v1/embeddings`` server). Prompts, sizes and checks are the same everywhere."""
-    engine: str = "auto"
+    engine: str = AUTO
     """Which engine runs a local model: ``auto`` (torch on a CUDA or Apple GPU when torch is installed,
     else ONNX Runtime on the CPU, exact float32), ``onnxruntime``, ``torch`` or ``llama.cpp``."""
     quantization: str | None = None
@@ -135,12 +193,6 @@ class EmbeddingSettings(BaseModel):
     """Vector cache: a folder path, a :class:`embeddinggemma.VectorCache`, or a key-value store (LangChain
     ``ByteStore``, LlamaIndex ``BaseKVStore``); ``None`` caches nothing. Keys hold every setting that
     decides a vector and the model files' hash: a changed setting is a miss, never a stale vector."""
-
-    _embedder: Embedder | None = PrivateAttr(default=None)
-    _framework_names: ClassVar[dict[str, str]] = {}
-    """A framework's own name for a setting (``model_name`` → ``model``): an alias, not a second setting."""
-    _serialised_extras: ClassVar[tuple[str, ...]] = ()
-    """Keys a framework adds when it serialises an object (LlamaIndex's ``class_name``), accepted back."""
 
     # -- checks, one per field ------------------------------------------------------------------
     @field_validator("model", mode="before")
@@ -220,85 +272,29 @@ class EmbeddingSettings(BaseModel):
 
     @model_validator(mode="after")
     def _check_combination(self) -> EmbeddingSettings:
-        if self.quantization is not None and self.backend != "local":
+        if self.quantization is not None and self.backend != LOCAL:
             raise ValueError(
                 f"quantization={self.quantization!r} applies to the local backend; a server "
                 f"(backend={self.backend!r}) serves whatever weights it loaded: pick a quantized "
                 "model on the server instead (e.g. Ollama's embeddinggemma:300m-qat-q8_0)."
             )
-        if self.engine != "auto" and self.backend != "local":
+        if self.engine != AUTO and self.backend != LOCAL:
             raise ValueError(
                 f"engine={self.engine!r} applies to the local backend; backend={self.backend!r} is a server."
             )
-        needed = QUANTIZATION_ENGINES.get(self.quantization or "")
-        if needed and self.engine not in ("auto", needed):
+        needed = quantization_engine(self.quantization) if self.quantization else None
+        if needed and self.engine not in (AUTO, needed):
             raise ValueError(
                 f"quantization={self.quantization!r} runs on {needed}, not engine={self.engine!r}: "
                 f"pass engine='auto' (or {needed!r})."
             )
-        if self.engine in ("onnxruntime", "llama.cpp") and self.device.split(":")[0] in ("cuda", "mps"):
+        device = self.device.split(":")[0]
+        if self.engine != AUTO and device != "auto" and device not in engine(self.engine).devices:
             raise ValueError(
                 f"engine={self.engine!r} runs on the CPU in this package; device={self.device!r} needs "
                 "engine='torch' (or 'auto')."
             )
-        for framework_name, name in self._framework_names.items():
-            self.__dict__[framework_name] = getattr(self, name)  # the framework reads its own name
         return self
-
-    # -- names: unknown keywords and framework aliases ----------------------------------------
-    @model_validator(mode="before")
-    @classmethod
-    def _known_names(cls, data: Any) -> Any:
-        if not isinstance(data, dict):
-            return data
-        data = dict(data)
-        for framework_name, name in cls._framework_names.items():
-            if framework_name in data:
-                value = data.pop(framework_name)
-                if name in data and data[name] != value:
-                    raise ValueError(f"{framework_name}={value!r} and {name}={data[name]!r} disagree; pass one.")
-                data[name] = value
-        for key in cls._serialised_extras:
-            data.pop(key, None)
-        unknown = [key for key in data if key not in cls.model_fields]
-        if unknown:
-            raise ValueError(_unknown_message(unknown[0], cls.setting_names()))
-        return data
-
-    @classmethod
-    def setting_names(cls) -> list[str]:
-        """Every keyword this class accepts (its framework aliases included)."""
-        return sorted(set(cls.model_fields) | set(cls._framework_names))
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        name = self._framework_names.get(name, name)
-        if name.startswith("_") or name not in type(self).model_fields:
-            if not name.startswith("_") and name not in dir(type(self)):
-                raise AttributeError(_unknown_message(name, self.setting_names()))
-            super().__setattr__(name, value)
-            return
-        before, fields_set = dict(self.__dict__), set(self.__pydantic_fields_set__)
-        try:
-            for framework_name in (alias for alias, target in self._framework_names.items() if target == name):
-                self.__dict__[framework_name] = value  # assignment validates the whole dict: keep the pair equal
-            super().__setattr__(name, value)
-        except Exception:  # a refused value leaves the object exactly as it was
-            object.__setattr__(self, "__dict__", before)
-            object.__setattr__(self, "__pydantic_fields_set__", fields_set)
-            raise
-        self._settings_changed()
-
-    def _settings_changed(self) -> None:
-        self._embedder = None  # the next call builds a pipeline from the new settings
-
-    @property
-    def _pipeline(self) -> Embedder:
-        """The pipeline these settings build (lazily; rebuilt after a setting changes)."""
-        if self._embedder is None:
-            from ._pipeline import Embedder
-
-            self._embedder = Embedder(self)
-        return self._embedder
 
     # -- derived --------------------------------------------------------------------------------
     @property
@@ -315,6 +311,88 @@ class EmbeddingSettings(BaseModel):
         return EmbeddingSettings.model_construct(
             _fields_set=set(), **{name: getattr(self, name) for name in EmbeddingSettings.model_fields}
         )
+
+
+class ChunkingSettings(_Settings, _TitleKey):
+    """How texts are cut into chunks that EmbeddingGemma embeds whole: the options of
+    :class:`~embeddinggemma.TextChunker` and of both frameworks' splitters, declared once."""
+
+    chunk_size: int = DEFAULT_CHUNK_SIZE
+    """Tokens per chunk as embedded (document prompt, title, metadata text and special tokens
+    included); at most 2048."""
+    chunk_overlap: int = DEFAULT_CHUNK_OVERLAP
+    """Tokens shared by consecutive chunks (whole sentences or finer pieces, up to this many)."""
+    tokenizer: str = DEFAULT_MODEL
+    """The model's local folder or hub id; only its tokenizer files are read (no weights)."""
+    task: str = "retrieval"
+    """The EmbeddingGemma task whose document prompt is counted."""
+    document_prompt: str | None = None
+    """Overrides the task's document prompt, as in the embedding settings."""
+
+    @field_validator("chunk_size", "chunk_overlap", mode="before")
+    @classmethod
+    def _check_tokens(cls, value: object, info: ValidationInfo) -> int:
+        if info.field_name == "chunk_size" and isinstance(value, int) and value > MAX_SEQ_LENGTH:
+            raise ValueError(
+                f"chunk_size={value} is more than EmbeddingGemma's {MAX_SEQ_LENGTH} tokens: a chunk that "
+                f"long would be truncated. Use at most {MAX_SEQ_LENGTH}."
+            )
+        low = 1 if info.field_name == "chunk_size" else 0
+        try:
+            return _integer(info.field_name, value, low)
+        except ValueError:
+            raise ValueError(f"{info.field_name}={value!r} must be an integer >= {low} (tokens).") from None
+
+    @field_validator("tokenizer", mode="before")
+    @classmethod
+    def _check_tokenizer(cls, value: object) -> str:
+        if isinstance(value, os.PathLike):
+            value = os.fspath(value)
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError(
+                f"tokenizer={value!r} is not usable: pass the model's local folder or its hub id {DEFAULT_MODEL!r}."
+            )
+        return value
+
+    @field_validator("task", mode="before")
+    @classmethod
+    def _check_task(cls, value: object) -> str:
+        return _choice("task", value, tuple(TASKS))
+
+    @model_validator(mode="after")
+    def _check_overlap(self) -> ChunkingSettings:
+        if self.chunk_overlap >= self.chunk_size:
+            raise ValueError(f"chunk_overlap={self.chunk_overlap} must be smaller than chunk_size={self.chunk_size}.")
+        return self
+
+    @property
+    def document_template(self) -> str:
+        """The document prompt chunks are counted in (``{title}`` still to fill)."""
+        return TASKS[self.task].document if self.document_prompt is None else self.document_prompt
+
+    def chunking_settings(self) -> ChunkingSettings:
+        """A plain copy of the chunking settings (framework fields dropped)."""
+        return ChunkingSettings.model_construct(
+            _fields_set=set(), **{name: getattr(self, name) for name in ChunkingSettings.model_fields}
+        )
+
+    @classmethod
+    def matching(cls, embedding: EmbeddingSettings, **given: Any) -> dict[str, Any]:
+        """The chunking keywords that match ``embedding`` (its tokenizer, task, prompt, title key, a size
+        that fits), under the ones ``given``. A server backend's ``model`` is the server's name for the
+        model, not a tokenizer: the hub id's tokenizer is used then."""
+        local = embedding.backend == LOCAL and not embedding.model.lower().endswith(".gguf")
+        size = given.get("chunk_size", min(DEFAULT_CHUNK_SIZE, embedding.max_seq_length))
+        defaults: dict[str, Any] = {
+            "tokenizer": embedding.model if local else DEFAULT_MODEL,
+            "task": embedding.task,
+            "document_prompt": embedding.document_prompt,
+            "title_key": embedding.title_key,
+            "chunk_size": size,
+        }
+        if "chunk_overlap" not in given and isinstance(size, int):
+            defaults["chunk_overlap"] = min(DEFAULT_CHUNK_OVERLAP, size // 4)
+        return {**defaults, **given}
 
 
 def _unknown_message(name: str, valid: list[str]) -> str:

@@ -40,7 +40,8 @@ TOKENIZER_MODEL = "tokenizer.model"
 TOKENIZER_JSON = "tokenizer.json"
 TOKENIZER_CONFIG = "tokenizer_config.json"
 ADDED_TOKENS = "added_tokens.json"
-BACKENDS = ("auto", "sentencepiece", "tokenizers")
+IMPLEMENTATIONS = ("auto", "sentencepiece", "tokenizers")
+"""Which library tokenizes (``auto``: SentencePiece where it reproduces ``AutoTokenizer``, else ``tokenizers``)."""
 
 _REDOWNLOAD = "re-download the model folder (e.g. `hf download google/embeddinggemma-300m --local-dir DIR`)"
 _PROBE = " a  ﬁ Ａ\u3000b ①\u00a0é\u0301\t "
@@ -56,17 +57,17 @@ _PRE_TOKENIZERS = (
 class Tokenizer:
     """Token ids of a model folder exactly as ``AutoTokenizer.from_pretrained(folder)`` gives them.
 
-    ``backend`` says which library runs: ``"sentencepiece"`` (``tokenizer.model``, light) or
-    ``"tokenizers"`` (``tokenizer.json``); ``backend=`` at construction forces one. Thread-safe:
+    ``implementation`` says which library runs: ``"sentencepiece"`` (``tokenizer.model``, light) or
+    ``"tokenizers"`` (``tokenizer.json``); ``implementation=`` at construction forces one. Thread-safe:
     nothing changes after loading.
     """
 
-    backend: str
+    implementation: str
     folder: Path
 
-    def __init__(self, folder: str | os.PathLike[str], *, backend: str = "auto") -> None:
-        if backend not in BACKENDS:
-            raise ValueError(f"backend={backend!r} must be one of {BACKENDS}.")
+    def __init__(self, folder: str | os.PathLike[str], *, implementation: str = "auto") -> None:
+        if implementation not in IMPLEMENTATIONS:
+            raise ValueError(f"implementation={implementation!r} must be one of {IMPLEMENTATIONS}.")
         self.folder = Path(folder)
         if not self.folder.is_dir():
             raise ModelLoadError(
@@ -74,19 +75,19 @@ class Tokenizer:
                 f"local folder (the one with {TOKENIZER_MODEL} or {TOKENIZER_JSON})."
             )
         self.fallback_reason: str | None = None  # why SentencePiece does not run (None when it does)
-        if backend != "tokenizers":
+        if implementation != "tokenizers":
             self.fallback_reason = self._load_sentencepiece()
             if self.fallback_reason is None:
-                self.backend = "sentencepiece"
+                self.implementation = "sentencepiece"
                 return
-            if backend == "sentencepiece":
+            if implementation == "sentencepiece":
                 raise ModelLoadError(
                     f"{str(self.folder)!r}: cannot tokenize with SentencePiece: {self.fallback_reason}."
                 )
         else:
-            self.fallback_reason = "backend='tokenizers' was asked for"
+            self.fallback_reason = "implementation='tokenizers' was asked for"
         self._load_tokenizers()
-        self.backend = "tokenizers"
+        self.implementation = "tokenizers"
 
     # -- loading ---------------------------------------------------------------------------------
 
@@ -159,7 +160,7 @@ class Tokenizer:
     def count(self, texts: Sequence[str]) -> list[int]:
         """Token counts with <bos>/<eos>, uncut: ``len(AutoTokenizer(text)["input_ids"])`` for each text."""
         texts = _check(texts)
-        if self.backend == "tokenizers":
+        if self.implementation == "tokenizers":
             return [len(e) for e in _guard(self._fast.encode_batch, texts, add_special_tokens=True)]
         extra = len(self._prefix) + len(self._suffix)
         return [len(body) + extra for body in _guard(self._bodies, texts)]
@@ -173,7 +174,7 @@ class Tokenizer:
         if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 1:
             raise ValueError(f"max_length={max_length!r} must be a positive integer (tokens).")
         texts = _check(texts)
-        if self.backend == "tokenizers":
+        if self.implementation == "tokenizers":
             return self._encode_tokenizers(texts, max_length)
         prefix, suffix = self._prefix, self._suffix
         room = max_length - len(prefix) - len(suffix)
@@ -257,7 +258,7 @@ def load_tokenizer(model: str | os.PathLike[str]) -> Tokenizer:
 
 
 def _fetch_tokenizer(repo_id: str) -> Path:
-    from ._files import GATED_HINT
+    from ._model_files import GATED_HINT
 
     try:
         from huggingface_hub import snapshot_download

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from ._errors import EmbeddingGemmaError
 from ._pipeline import Embedder, lone_surrogate
 from ._settings import EmbeddingSettings
 
@@ -35,7 +36,7 @@ __all__ = ["BadRowError", "EmbedBatches", "EmbeddingRunReport", "embed_dataset",
 OnBadRow = Literal["error", "skip"]
 
 
-class BadRowError(ValueError):
+class BadRowError(EmbeddingGemmaError, ValueError):
     """A row whose text (or title) cannot be embedded; the message names its id."""
 
 

@@ -7,10 +7,10 @@ from collections.abc import Sequence
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 
-from embeddinggemma import EmbeddingSettings
+from embeddinggemma import Pipelined
 
 
-class EmbeddingGemmaEmbeddings(EmbeddingSettings, Embeddings):
+class EmbeddingGemmaEmbeddings(Pipelined, Embeddings):
     """Google's EmbeddingGemma-300m with its task prompts applied: in-process, quantized, or via a server.
 
     Queries get the task's query prompt (``task: search result | query: `` by default), documents
@@ -52,24 +52,16 @@ class EmbeddingGemmaEmbeddings(EmbeddingSettings, Embeddings):
         """Like :meth:`embed_query`; native async for servers, a worker thread for local runtimes."""
         return await self._pipeline.aembed_query(text)
 
-    def cache_namespace(self) -> str:
-        """A namespace for LangChain's ``CacheBackedEmbeddings``: a hash of every setting that decides a
-        vector, the model files' content included, so a changed setting never reads an old vector.
-
-        ``CacheBackedEmbeddings`` keys by raw text, so give queries their own store (its
-        ``query_embedding_cache=True`` would share the documents' store and hand a query the vector of a
-        document with the same text). The ``cache=`` setting does all of this by itself.
-        """
-        return self._pipeline.cache_namespace
-
     def embed_documents_with_titles(
-        self, documents: Sequence[Document], title_key: str = "title"
+        self, documents: Sequence[Document], title_key: str | None = None
     ) -> list[tuple[str, list[float]]]:
-        """``(page_content, vector)`` pairs, each embedded with ``metadata[title_key]`` as its title.
+        """``(page_content, vector)`` pairs, each embedded with ``metadata[title_key]`` (default: the
+        ``title_key`` setting) as its title.
 
         Feed them to a vector store that takes precomputed vectors, e.g.
         ``FAISS.from_embeddings(pairs, embeddings, metadatas=[d.metadata for d in documents])``.
         """
+        key = self.title_key if title_key is None else title_key
         texts = [doc.page_content for doc in documents]
-        titles = [doc.metadata.get(title_key) for doc in documents]
+        titles = [doc.metadata.get(key) for doc in documents]
         return list(zip(texts, self.embed_documents(texts, titles=titles), strict=True))

@@ -1,25 +1,26 @@
-"""LangChain ``TextSplitter`` whose chunks EmbeddingGemma embeds whole (see :mod:`embeddinggemma._chunking`)."""
+"""LangChain ``TextSplitter`` whose chunks EmbeddingGemma embeds whole (see :class:`embeddinggemma.TextChunker`)."""
 
 from __future__ import annotations
 
 import copy
 import logging
-import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from langchain_core.documents import Document
 from langchain_text_splitters import TextSplitter
+from pydantic import PrivateAttr
 
-from embeddinggemma import DEFAULT_MODEL, TextChunker
-from embeddinggemma._chunking import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE, chunking_options
+from embeddinggemma import ChunkingSettings, TextChunker
 
 from ._embeddings import EmbeddingGemmaEmbeddings
 
 logger = logging.getLogger("embeddinggemma")
 
+_NOT_OPTIONS = ("length_function", "keep_separator", "strip_whitespace")
 
-class EmbeddingGemmaTextSplitter(TextSplitter):
+
+class EmbeddingGemmaTextSplitter(ChunkingSettings, TextSplitter):
     """Splits documents into chunks of at most ``chunk_size`` EmbeddingGemma tokens, counted as embedded:
     document prompt, title (``metadata[title_key]``) and special tokens included, so no chunk is ever
     truncated.
@@ -29,7 +30,7 @@ class EmbeddingGemmaTextSplitter(TextSplitter):
     left out), whose metadata it keeps, with ``start_index`` and ``end_index`` (character offsets)
     added. Empty or blank documents are dropped and counted (``dropped_empty``, and a log line). Tokens
     are counted with the tokenizer alone (``tokenizer``: the model's folder or hub id); no weights are
-    loaded.
+    loaded. Every option is a field of :class:`embeddinggemma.ChunkingSettings`.
 
     Setup:
         .. code-block:: bash
@@ -47,39 +48,51 @@ class EmbeddingGemmaTextSplitter(TextSplitter):
             vectors = embeddings.embed_documents_with_titles(chunks)
     """
 
-    def __init__(
-        self,
-        chunk_size: int = DEFAULT_CHUNK_SIZE,
-        chunk_overlap: int = DEFAULT_CHUNK_OVERLAP,
-        *,
-        tokenizer: str | os.PathLike[str] = DEFAULT_MODEL,
-        task: str = "retrieval",
-        document_prompt: str | None = None,
-        title_key: str = "title",
-        **kwargs: Any,
-    ) -> None:
-        for unused in ("length_function", "keep_separator", "strip_whitespace"):
-            if unused in kwargs:
+    _chunker: TextChunker = PrivateAttr()
+    _dropped: int = PrivateAttr(default=0)
+    # TextSplitter's own state, which its inherited methods read.
+    _chunk_size: int = PrivateAttr()
+    _chunk_overlap: int = PrivateAttr()
+    _length_function: Callable[[str], int] = PrivateAttr()
+    _keep_separator: bool = PrivateAttr(default=False)
+    _add_start_index: bool = PrivateAttr(default=False)
+    _strip_whitespace: bool = PrivateAttr(default=False)
+
+    def __init__(self, chunk_size: int | None = None, chunk_overlap: int | None = None, **options: Any) -> None:
+        for unused in _NOT_OPTIONS:
+            if unused in options:
                 raise TypeError(
                     f"{unused} is not an option of EmbeddingGemmaTextSplitter: it counts EmbeddingGemma tokens "
                     "and keeps every character of the source but the whitespace at a chunk's edges."
                 )
-        self._chunker = TextChunker(
-            tokenizer, chunk_size=chunk_size, chunk_overlap=chunk_overlap, task=task, document_prompt=document_prompt
+        options.pop("add_start_index", None)  # offsets are always added
+        given = {"chunk_size": chunk_size, "chunk_overlap": chunk_overlap}
+        super().__init__(**{name: value for name, value in given.items() if value is not None}, **options)
+
+    def model_post_init(self, context: Any, /) -> None:
+        TextSplitter.__init__(
+            self, chunk_size=self.chunk_size, chunk_overlap=self.chunk_overlap, strip_whitespace=False
         )
-        super().__init__(chunk_size=chunk_size, chunk_overlap=chunk_overlap, strip_whitespace=False, **kwargs)
-        self.title_key = title_key
-        self.dropped_empty = 0
-        """Empty or blank documents dropped by the last call."""
+        self._chunker = TextChunker(self)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+        if name in ChunkingSettings.model_fields:
+            self.model_post_init(None)
 
     @classmethod
-    def from_embeddings(cls, embeddings: EmbeddingGemmaEmbeddings, **kwargs: Any) -> EmbeddingGemmaTextSplitter:
-        """A splitter that counts with ``embeddings``' tokenizer and document prompt.
+    def from_embeddings(cls, embeddings: EmbeddingGemmaEmbeddings, **options: Any) -> EmbeddingGemmaTextSplitter:
+        """A splitter that counts with ``embeddings``' tokenizer, document prompt and title key.
 
         A server backend names the model as the server knows it; its tokenizer then comes from the hub
         id (pass ``tokenizer=`` a local folder to avoid the download).
         """
-        return cls(**chunking_options(embeddings.core_settings(), **kwargs))
+        return cls(**ChunkingSettings.matching(embeddings, **options))
+
+    @property
+    def dropped_empty(self) -> int:
+        """Empty or blank documents dropped by the last call."""
+        return self._dropped
 
     def split_text(self, text: str) -> list[str]:
         """The chunks of ``text`` (no title: ``title: none`` is counted)."""
@@ -100,7 +113,7 @@ class EmbeddingGemmaTextSplitter(TextSplitter):
             for chunk in chunks:
                 extra = {"start_index": chunk.start, "end_index": chunk.end}
                 documents.append(Document(page_content=chunk.text, metadata={**copy.deepcopy(metadata), **extra}))
-        self.dropped_empty = dropped
+        self._dropped = dropped
         if dropped:
             logger.info("EmbeddingGemmaTextSplitter dropped %d empty or blank document(s)", dropped)
         return documents

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Any
 
 from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
 from llama_index.core.schema import BaseNode, MetadataMode
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, ValidationInfo, model_validator
 
-from embeddinggemma import EmbeddingSettings, validate_texts
+from embeddinggemma import Pipelined, validate_texts
+
+FRAMEWORK_NAMES = {"model_name": "model", "embed_batch_size": "batch_size"}
+"""LlamaIndex's own name for a setting: an alias, kept equal to the setting, not a second setting."""
+SERIALISED_EXTRAS = ("class_name",)
+"""Keys LlamaIndex adds when it serialises an object, accepted back."""
 
 
 class _TitledText(str):
@@ -23,7 +28,7 @@ class _TitledText(str):
         return titled
 
 
-class EmbeddingGemmaEmbedding(EmbeddingSettings, BaseEmbedding):
+class EmbeddingGemmaEmbedding(Pipelined, BaseEmbedding):
     """Google's EmbeddingGemma-300m with its task prompts applied: in-process, quantized, or via a server.
 
     Queries get the task's query prompt, texts the document prompt, with a node's
@@ -47,24 +52,28 @@ class EmbeddingGemmaEmbedding(EmbeddingSettings, BaseEmbedding):
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
-    _framework_names: ClassVar[dict[str, str]] = {"model_name": "model", "embed_batch_size": "batch_size"}
-    _serialised_extras: ClassVar[tuple[str, ...]] = ("class_name",)
 
-    title_key: str = Field(default="title")
-    """Node metadata key whose value is the title in the document prompt."""
-
-    @model_validator(mode="after")
-    def _key_the_cache_safely(self) -> EmbeddingGemmaEmbedding:
+    @model_validator(mode="before")
+    @classmethod
+    def _framework_fields(cls, data: Any, info: ValidationInfo) -> Any:
+        """LlamaIndex's names for settings, and its ``embeddings_cache``, mapped onto the settings."""
+        if not isinstance(data, dict):
+            return data
+        data = {key: value for key, value in data.items() if key not in SERIALISED_EXTRAS}
+        for alias, name in FRAMEWORK_NAMES.items():  # either name sets both; two that disagree are an error
+            if info.field_name == alias:  # an assignment to the alias
+                data[name] = data[alias]
+            elif info.field_name is None and alias in data:  # construction
+                if name in data and data[name] != data[alias]:
+                    raise ValueError(f"{alias}={data[alias]!r} and {name}={data[name]!r} disagree; pass one.")
+                data[name] = data.pop(alias)
+            data[alias] = data.get(name, cls.model_fields[name].default)
         # LlamaIndex keys embeddings_cache by raw text: a query and a document with the same text (or two
         # titles) would share one vector. The store is kept, but read and written by the core cache,
         # whose keys hold the side, prompt, title and every setting; the raw-text path never runs.
-        store = self.embeddings_cache
-        if store is not None:
-            from embeddinggemma import VectorCache
-
-            self.__dict__["cache"] = VectorCache(store)
-            self.__dict__["embeddings_cache"] = None
-        return self
+        if data.get("embeddings_cache") is not None:
+            data["cache"], data["embeddings_cache"] = data["embeddings_cache"], None
+        return data
 
     @classmethod
     def class_name(cls) -> str:

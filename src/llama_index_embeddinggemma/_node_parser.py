@@ -1,26 +1,24 @@
-"""LlamaIndex ``NodeParser`` whose nodes EmbeddingGemma embeds whole (see :mod:`embeddinggemma._chunking`)."""
+"""LlamaIndex ``NodeParser`` whose nodes EmbeddingGemma embeds whole (see :class:`embeddinggemma.TextChunker`)."""
 
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Sequence
 from typing import Any
 
 from llama_index.core.node_parser.interface import NodeParser
 from llama_index.core.schema import BaseNode, Document, MetadataMode, NodeRelationship, TextNode
 from llama_index.core.utils import get_tqdm_iterable
-from pydantic import Field, PrivateAttr
+from pydantic import PrivateAttr, model_validator
 
-from embeddinggemma import DEFAULT_MODEL, TextChunker
-from embeddinggemma._chunking import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE, chunking_options
+from embeddinggemma import ChunkingSettings, TextChunker
 
-from ._embedding import EmbeddingGemmaEmbedding
+from ._embedding import SERIALISED_EXTRAS, EmbeddingGemmaEmbedding
 
 logger = logging.getLogger("embeddinggemma")
 
 
-class EmbeddingGemmaNodeParser(NodeParser):
+class EmbeddingGemmaNodeParser(ChunkingSettings, NodeParser):
     """Splits documents into nodes of at most ``chunk_size`` EmbeddingGemma tokens, counted as embedded:
     document prompt, title (``metadata[title_key]``), the node's embed-mode metadata text and special
     tokens included, so no node is ever truncated.
@@ -30,7 +28,8 @@ class EmbeddingGemmaNodeParser(NodeParser):
     ``end_char_idx``; whitespace at its edges left out) and keeps its metadata. Empty or blank documents
     are dropped and counted (``dropped_empty``). Tokens are counted with the tokenizer alone
     (``tokenizer``: the model's folder or hub id); no weights are loaded. Use it as a transformation of
-    an ``IngestionPipeline``.
+    an ``IngestionPipeline``. Every option but NodeParser's own is a field of
+    :class:`embeddinggemma.ChunkingSettings`.
 
     Example:
         .. code-block:: python
@@ -43,34 +42,24 @@ class EmbeddingGemmaNodeParser(NodeParser):
             nodes = IngestionPipeline(transformations=[parser, embed_model]).run(documents=documents)
     """
 
-    chunk_size: int = Field(default=DEFAULT_CHUNK_SIZE)
-    """Tokens per node as embedded, prompt, title and metadata text included; at most 2048."""
-    chunk_overlap: int = Field(default=DEFAULT_CHUNK_OVERLAP)
-    """Tokens shared by consecutive nodes (whole sentences or finer pieces, up to this many)."""
-    tokenizer: str = Field(default=DEFAULT_MODEL)
-    """The model's local folder or hub id; only its tokenizer files are read."""
-    task: str = Field(default="retrieval")
-    """The EmbeddingGemma task whose document prompt is counted."""
-    document_prompt: str | None = Field(default=None)
-    """Overrides the task's document prompt, as in the embedding settings."""
-    title_key: str = Field(default="title")
-    """Node metadata key whose value is the title in the document prompt."""
-
     _chunker: TextChunker = PrivateAttr()
     _offsets: dict[str, tuple[int, int]] = PrivateAttr(default_factory=dict)
     _dropped: int = PrivateAttr(default=0)
 
-    def __init__(self, **data: Any) -> None:
-        if isinstance(data.get("tokenizer"), os.PathLike):
-            data["tokenizer"] = os.fspath(data["tokenizer"])
-        super().__init__(**data)
-        self._chunker = TextChunker(
-            self.tokenizer,
-            chunk_size=self.chunk_size,
-            chunk_overlap=self.chunk_overlap,
-            task=self.task,
-            document_prompt=self.document_prompt,
-        )
+    @model_validator(mode="before")
+    @classmethod
+    def _framework_fields(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            data = {key: value for key, value in data.items() if key not in SERIALISED_EXTRAS}
+        return data
+
+    def model_post_init(self, context: Any, /) -> None:
+        self._chunker = TextChunker(self)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+        if name in ChunkingSettings.model_fields:
+            self._chunker = TextChunker(self)
 
     @classmethod
     def class_name(cls) -> str:
@@ -83,8 +72,7 @@ class EmbeddingGemmaNodeParser(NodeParser):
         A server backend names the model as the server knows it; its tokenizer then comes from the hub
         id (pass ``tokenizer=`` a local folder to avoid the download).
         """
-        kwargs.setdefault("title_key", embed_model.title_key)
-        return cls(**chunking_options(embed_model.core_settings(), **kwargs))
+        return cls(**ChunkingSettings.matching(embed_model, **kwargs))
 
     @property
     def dropped_empty(self) -> int:

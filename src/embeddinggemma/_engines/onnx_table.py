@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._cache import atomic_target
+from .artifacts import atomic_target
 
 TOKEN_TABLE = "embed_tokens.weight"
 _BLOCK = 16384  # rows quantized at a time

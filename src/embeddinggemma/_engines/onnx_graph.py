@@ -36,7 +36,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from ._cache import data_path
+from .artifacts import data_path
 
 OPSET = 18
 IR_VERSION = 8  # the first IR version that carries opset 18; ONNX Runtime 1.14+ reads it

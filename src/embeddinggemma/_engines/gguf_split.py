@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .._errors import ModelLoadError
-from ._cache import atomic_target
+from .artifacts import atomic_target
 
 ARCH = "gemma-embedding"
 TABLE = "token_embd.weight"
@@ -75,12 +75,6 @@ class TableReader:
             self._fd = None
 
 
-def runtime_path(source: Path, source_digest: str) -> Path:
-    """The runtime copy's name carries the source's content hash: two different files of the same name and
-    size (``x/models/m.gguf``, ``y/models/m.gguf``) never share a copy."""
-    return source.with_name(f"{source.stem}.{source_digest[:16]}.runtime.gguf")
-
-
 def _int_field(reader, key: str) -> int | None:
     field = reader.get_field(key)
     return None if field is None else int(field.contents())
@@ -111,7 +105,7 @@ def split_gguf(source: Path, target: Path) -> Path:
     """Write the runtime GGUF for ``source`` (no vocabulary, placeholder table) to ``target``."""
     import gguf
 
-    from .._files import read_gguf
+    from .._model_files import read_gguf
 
     reader = read_gguf(source)
     _check_source(reader, source)
@@ -166,27 +160,3 @@ def read_table(runtime: Path, source: Path) -> TokenTable | None:
     if size is None or size != source.stat().st_size or value("source") != source.name:
         return None
     return TokenTable(source, int(value("offset")), int(value("rows")), int(value("width")), int(value("type")), size)
-
-
-def prepare_runtime(source: Path) -> tuple[Path, TokenTable]:
-    """The runtime GGUF for ``source`` (written on first use, checked on every use) and its token table."""
-    from filelock import FileLock
-
-    from .._files import check_gguf, fingerprint, record_files
-    from ._cache import artifact_damage, cache_dir_for, write_manifest
-
-    check_gguf(source)
-    digest = fingerprint(source)
-    runtime = runtime_path(source, digest)
-    if not os.access(source.parent, os.W_OK):
-        runtime = cache_dir_for(source.parent, None) / runtime.name
-    with FileLock(str(runtime) + ".lock"):
-        if artifact_damage(runtime) is not None:
-            split_gguf(source, runtime)
-            write_manifest(
-                runtime, {"source": str(source), "source_xxh3_128": digest, "files": record_files([runtime])}
-            )
-    table = read_table(runtime, source)
-    if table is None:
-        raise ModelLoadError(f"could not prepare a runtime copy of {str(source)!r}.")
-    return runtime, table

@@ -1,4 +1,5 @@
-"""Ollama's ``/api/embed`` through the official ``ollama`` client, with prompts applied by the pipeline."""
+"""The ``ollama`` backend: Ollama's ``/api/embed`` through the official ``ollama`` client, with prompts
+applied by the pipeline."""
 
 from __future__ import annotations
 
@@ -9,13 +10,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .._errors import ModelLoadError, ServerError
-from .._settings import DEFAULT_MODEL
-from .base import ContextOverflow
-from .server import (
+from .._errors import ContextOverflow, ModelLoadError, ServerError, require
+from .._registry import DEFAULT_MODEL, backend
+from .base import (
     Retryable,
     ServerRuntimeBase,
-    import_client,
     not_json,
     retry_after_seconds,
     transport_failure,
@@ -25,7 +24,7 @@ from .server import (
 if TYPE_CHECKING:
     from .._settings import EmbeddingSettings
 
-DEFAULT_OLLAMA_URL = "http://localhost:11434"
+DEFAULT_OLLAMA_URL = backend("ollama").default_url
 DEFAULT_OLLAMA_MODEL = "embeddinggemma"
 """The Ollama library tag used when ``model`` is left at the hub id."""
 
@@ -51,7 +50,7 @@ class OllamaRuntime(ServerRuntimeBase):
 
     def __init__(self, settings: EmbeddingSettings) -> None:
         super().__init__(settings)
-        self._ollama = import_client("ollama", setting="backend='ollama'", extra="ollama")
+        self._ollama = require("ollama", what="backend='ollama'", extra="ollama")
         self.model = DEFAULT_OLLAMA_MODEL if settings.model == DEFAULT_MODEL else settings.model
         self.url = (settings.base_url or DEFAULT_OLLAMA_URL).rstrip("/")
         self._where = f"Ollama at {self.url}"
@@ -122,3 +121,7 @@ class OllamaRuntime(ServerRuntimeBase):
         return transport_failure(
             exc, where=self._where, start_hint="Start it with `ollama serve` (or the Ollama app)", timeout=self.timeout
         )
+
+
+def connect(settings: EmbeddingSettings) -> OllamaRuntime:
+    return OllamaRuntime(settings)

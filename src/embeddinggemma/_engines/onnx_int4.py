@@ -182,8 +182,8 @@ def _observe(float_path: Path, folder: Path) -> _Activations:
     import onnx
     import onnxruntime as ort
 
-    from .._runtimes.cpu import threads
-    from .._runtimes.token_rows import SafetensorsRows
+    from .._threads import threads
+    from .._token_rows import SafetensorsRows
     from .._tokenizer import Tokenizer
 
     graph_model = onnx.load(str(float_path), load_external_data=False)

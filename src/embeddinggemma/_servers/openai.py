@@ -1,4 +1,5 @@
-"""Any OpenAI-compatible ``/v1/embeddings`` server (llama-server, Docker Model Runner, vLLM, TEI) via httpx."""
+"""The ``openai`` backend: any OpenAI-compatible ``/v1/embeddings`` server (llama-server, Docker Model
+Runner, vLLM, TEI) via httpx."""
 
 from __future__ import annotations
 
@@ -7,13 +8,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .._errors import ModelLoadError, ServerError
-from .._settings import DEFAULT_MODEL
-from .base import ContextOverflow
-from .server import (
+from .._errors import ContextOverflow, ModelLoadError, ServerError, require
+from .._registry import DEFAULT_MODEL, backend
+from .base import (
     Retryable,
     ServerRuntimeBase,
-    import_client,
     not_json,
     retry_after_seconds,
     transport_failure,
@@ -27,7 +26,7 @@ if TYPE_CHECKING:
 
 SERVER_PRESETS: dict[str, tuple[str, str | None]] = {
     # name: (base URL, model to request when `model` is left at the hub id; None keeps the hub id)
-    "llama-server": ("http://localhost:8080/v1", None),
+    "llama-server": (backend("openai").default_url, None),
     "docker-model-runner": ("http://localhost:12434/engines/llama.cpp/v1", "ai/embeddinggemma"),
 }
 DEFAULT_PRESET = "llama-server"
@@ -55,7 +54,7 @@ class OpenAICompatibleRuntime(ServerRuntimeBase):
 
     def __init__(self, settings: EmbeddingSettings) -> None:
         super().__init__(settings)
-        self._httpx = import_client("httpx", setting="backend='openai'", extra="server")
+        self._httpx = require("httpx", what="backend='openai'", extra="server")
         self.url, self.model = resolve_server(settings.base_url, settings.model)
         self._endpoint = f"{self.url}/embeddings"
         self._where = f"the embeddings server at {self._endpoint}"
@@ -136,3 +135,7 @@ def _error_detail(response: httpx.Response) -> str:
     if isinstance(error, dict):
         error = error.get("message", error)
     return str(error)[:500]
+
+
+def connect(settings: EmbeddingSettings) -> OpenAICompatibleRuntime:
+    return OpenAICompatibleRuntime(settings)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import weakref
 from collections.abc import Generator, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
@@ -20,20 +19,11 @@ from tenacity.wait import wait_exponential_jitter
 from tqdm.auto import tqdm
 
 from .._drive import adrive, drive
-from .._errors import ModelLoadError, ServerError, ServerUnavailableError
+from .._errors import ContextOverflow, ServerError, ServerUnavailableError
 from .._settings import FULL_DIMENSIONS
-from .base import ContextOverflow
 
 if TYPE_CHECKING:
     from .._settings import EmbeddingSettings
-
-
-def import_client(module: str, *, setting: str, extra: str) -> Any:
-    """The client library a server runtime needs, or an error naming the extra that installs it."""
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:
-        raise ModelLoadError(f"{setting} needs {module}: pip install 'embeddinggemma[{extra}]'") from exc
 
 
 class Retryable(Exception):

@@ -1,7 +1,8 @@
-"""GGUF runtime: EmbeddingGemma quantized (q8_0 / q4_0) and run in-process by llama.cpp.
+"""The llama.cpp engine: EmbeddingGemma as GGUF (q8_0 / q4_0 built from the folder, or a file you pass),
+run in process.
 
 The model's pooling and both Dense projections run inside llama.cpp; the core re-normalises. Memory is
-kept close to the weights (see :mod:`embeddinggemma.quantize.gguf_split`): llama.cpp loads a copy of
+kept close to the weights (see :mod:`.gguf_split`): llama.cpp loads a copy of
 the model without its vocabulary-sized tables, the token table is read by memory map, and each call
 packs whole sequences into batches of at most ``max(512, longest input)`` tokens, with a context sized
 to that batch and shrunk back after a long input.
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import ctypes
 import math
+import os
 import threading
 from collections import deque
 from collections.abc import Sequence
@@ -18,8 +20,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .._errors import ModelLoadError
-from .cpu import threads
+from .._errors import ModelLoadError, require
+from .._model_files import check_gguf, fingerprint, record_files
+from .._registry import artifacts_of
+from .._threads import threads
+from .artifacts import artifact_damage, artifact_path, build_once, cache_dir_for, write_manifest
+from .base import RuntimeSpec
+from .gguf_split import TokenTable, read_table, split_gguf
 
 BATCH_TOKENS = 512
 """Tokens per llama.cpp call for ordinary inputs; one longer input gets a call (and context) of its own size."""
@@ -30,15 +37,66 @@ _initialised = False
 _log_lines: deque[str] = deque(maxlen=20)
 
 
-def _import_llama_cpp():
-    try:
-        import llama_cpp
-    except ImportError as exc:
-        raise ImportError(
-            "quantization='q8_0'/'q4_0' and .gguf models run on llama.cpp, which is not installed: "
-            "pip install 'embeddinggemma[gguf]'"
-        ) from exc
-    return llama_cpp
+PRECISIONS = tuple(artifact.precision for artifact in artifacts_of("llama.cpp"))
+_SUFFIX = ".gguf"
+
+
+def build(
+    folder: Path, precision: str, cache_dir: str | os.PathLike[str] | None = None, *, force: bool = False
+) -> Path:
+    """The GGUF of ``folder`` in ``precision`` and its llama.cpp runtime copy (see :mod:`.gguf_split`),
+    built once under one lock and recorded in one manifest; checked on every call."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"quantization={precision!r} is not a GGUF type; use one of {', '.join(PRECISIONS)}.")
+    require("gguf", what="building a GGUF", extra="gguf")
+    from .gguf_convert import write_gguf
+
+    target = artifact_path(folder, precision, _SUFFIX, cache_dir)
+    runtime = _runtime_copy(target)
+    return build_once(
+        folder,
+        target,
+        lambda source, temporary: write_gguf(source, temporary, precision),
+        files=[target, runtime],
+        record={"format": "gguf", "quantization": precision, "converter": write_gguf.__module__},
+        force=force,
+        finish=lambda written: split_gguf(written, runtime),
+    )
+
+
+def prepare(source: Path) -> tuple[Path, TokenTable]:
+    """The runtime copy of a GGUF file the user passed (written once beside it, or in the user cache when its
+    folder is read-only; checked on every use) and its token table."""
+    from filelock import FileLock
+
+    check_gguf(source)
+    digest = fingerprint(source)
+    # The name carries the content hash: two files of one name and size never share a copy.
+    runtime = source.with_name(f"{source.stem}.{digest[:16]}.runtime.gguf")
+    if not os.access(source.parent, os.W_OK):
+        runtime = cache_dir_for(source.parent, None) / runtime.name
+    with FileLock(str(runtime) + ".lock"):
+        if artifact_damage(runtime) is not None:
+            split_gguf(source, runtime)
+            write_manifest(
+                runtime, {"source": str(source), "source_xxh3_128": digest, "files": record_files([runtime])}
+            )
+    return runtime, _table(runtime, source)
+
+
+def _runtime_copy(built: Path) -> Path:
+    return built.with_name(built.stem + ".runtime.gguf")
+
+
+def _table(runtime: Path, source: Path) -> TokenTable:
+    table = read_table(runtime, source)
+    if table is None:
+        raise ModelLoadError(f"could not prepare a runtime copy of {str(source)!r}.")
+    return table
+
+
+def load(spec: RuntimeSpec) -> GGUFModel:
+    return GGUFModel(spec.model, quantization=spec.quantization)
 
 
 def _init_backend(lib) -> None:
@@ -121,12 +179,17 @@ class GGUFModel:
     """EmbeddingGemma from a GGUF file (built from a model folder on first use), run by llama.cpp."""
 
     def __init__(self, model: str, *, quantization: str | None = None) -> None:
-        lib = _import_llama_cpp()
-        from ..quantize._gguf_split import prepare_runtime
-
+        lib = require("llama_cpp", what="quantization='q8_0'/'q4_0' and .gguf models", extra="gguf")
         self._lib = lib
-        self.source = self._resolve(model, quantization)
-        runtime, table = prepare_runtime(self.source)
+        if model.lower().endswith(_SUFFIX):  # a GGUF file the user has
+            self.source = Path(model).expanduser()
+            if not self.source.is_file():
+                raise ModelLoadError(f"model={model!r} ends in .gguf but there is no such file.")
+            runtime, table = prepare(self.source)
+        else:  # a model folder, built into a GGUF once
+            self.source = build(Path(model), quantization or "q8_0")
+            runtime = _runtime_copy(self.source)
+            table = _table(runtime, self.source)
         _init_backend(lib)
         self._vocab_model = _Model(lib, self.source, vocab_only=True)
         self._vocab = lib.llama_model_get_vocab(self._vocab_model.handle)
@@ -142,17 +205,6 @@ class GGUFModel:
         self._threads = threads()
         self._context = _Context(lib, self._model, BATCH_TOKENS, self._width, self._threads)
         self._lock = threading.Lock()
-
-    @staticmethod
-    def _resolve(model: str, quantization: str | None) -> Path:
-        if model.lower().endswith(".gguf"):
-            path = Path(model).expanduser()
-            if not path.is_file():
-                raise ModelLoadError(f"model={model!r} ends in .gguf but there is no such file.")
-            return path
-        from ..quantize import build_gguf
-
-        return build_gguf(model, quantization or "q8_0")
 
     # -- tokens ---------------------------------------------------------------------------------
     def _tokenize(self, text: str) -> np.ndarray:

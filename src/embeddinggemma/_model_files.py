@@ -1,14 +1,19 @@
-"""Model and artifact files checked before use: a damaged file is named with the fix, never turned into vectors.
+"""The model's files: where they are, whether they are whole, and what they hold. A damaged file is named
+with the fix, never turned into vectors.
 
+- :func:`local_model` / :func:`resolve_model_dir`: a path as one absolute name, a hub id fetched (gated:
+  the error says how to get access); :func:`user_cache_dir` for what cannot go beside the model.
 - :func:`check_model_folder` / :func:`check_safetensors` / :func:`check_gguf`: the user's model files,
   read only as far as needed to know they are whole (headers, sizes, magic), before any long work.
-- :func:`fingerprint` / :func:`record_files` / :func:`damage`: the content hashes (xxh3-128, fast enough
-  to run on every load) that a built artifact's manifest records and that are checked before it is used.
+- :func:`fingerprint` / :func:`source_fingerprint` / :func:`record_files` / :func:`damage`: the content
+  hashes (xxh3-128, fast enough to run on every load) that name built artifacts and cache keys, and that
+  a built artifact's manifest records and checks before it is used.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -139,3 +144,93 @@ def _bad_gguf(path: Path, problem: str) -> ModelLoadError:
         f"model={str(path)!r} {problem}. Download it again, or build one from the model folder with "
         "`python -m embeddinggemma quantize MODEL_FOLDER --quantization q8_0`."
     )
+
+
+# -- where a model is, and what it is made of ---------------------------------------------------------
+
+
+def user_cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/embeddinggemma`` (``~/.cache/embeddinggemma``): built artifacts of read-only model
+    folders, and the RAG apps' indexes and vectors."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "embeddinggemma"
+
+
+def local_model(model: str) -> str:
+    """``model`` as an absolute, resolved path when it names a file or folder here, else as the hub id it is.
+
+    ``m``, ``m/`` and ``./m`` name one model. A string that looks like a path but names nothing is an error.
+    """
+    path = os.path.expanduser(model)
+    if os.path.exists(path):
+        return os.path.realpath(path)
+    looks_like_a_path = path.startswith((os.sep, ".", "~")) or path.endswith((os.sep, ".gguf")) or path.count("/") > 1
+    if looks_like_a_path:
+        raise ModelLoadError(
+            f"model={model!r} does not exist ({os.path.abspath(path)!r} is neither a folder nor a file). "
+            "Check the path, or pass the hub id 'google/embeddinggemma-300m'."
+        )
+    return model
+
+
+def resolve_model_dir(model: str | os.PathLike[str]) -> Path:
+    """A local sentence-transformers folder for ``model`` (a path, or a hub id fetched to the HF cache)."""
+    model = os.fspath(model)
+    if os.path.isdir(model):
+        folder = Path(model)
+    else:
+        try:
+            from huggingface_hub import snapshot_download
+
+            folder = Path(snapshot_download(model))
+        except Exception as exc:  # gated, offline, unknown id: one actionable error
+            raise ModelLoadError(f"could not fetch {model!r}: {exc}\n{GATED_HINT}") from exc
+    check_model_folder(folder)
+    if not (folder / "model.safetensors").is_file():
+        raise ModelLoadError(
+            f"{str(folder)!r} is not an EmbeddingGemma sentence-transformers folder (no model.safetensors); "
+            "point `model` at the downloaded embeddinggemma-300m folder or at a .gguf file."
+        )
+    return folder
+
+
+# Files whose content decides the artifact: weights, module stack, tokenizer, prompts.
+_SOURCE_FILES = (
+    "config.json",
+    "modules.json",
+    "config_sentence_transformers.json",
+    "tokenizer.json",
+    "tokenizer.model",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "model.safetensors",
+    "1_Pooling/config.json",
+    "2_Dense/config.json",
+    "2_Dense/model.safetensors",
+    "3_Dense/config.json",
+    "3_Dense/model.safetensors",
+)
+
+
+def source_fingerprint(folder: Path) -> str:
+    """A short hex id of the content of the model files an artifact is built from (any change changes it).
+
+    Hashing reads the whole model (~1.2 GB, about a second); a process does it once per folder and again
+    only when a file's size, inode, or modification or change time differs (a rewrite always changes the last).
+    """
+    paths = [folder / name for name in _SOURCE_FILES if (folder / name).is_file()]
+    stamp = tuple(
+        (str(p.resolve()), s.st_size, s.st_mtime_ns, s.st_ctime_ns, s.st_ino) for p in paths for s in [p.stat()]
+    )
+    known = _fingerprints.get(stamp)
+    if known is None:
+        import xxhash
+
+        digest = xxhash.xxh3_128()
+        for path in paths:
+            digest.update(f"{path.name}\0{fingerprint(path)}\0".encode())
+        known = _fingerprints[stamp] = digest.hexdigest()[:16]
+    return known
+
+
+_fingerprints: dict[tuple, str] = {}

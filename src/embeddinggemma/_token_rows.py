@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._errors import ModelLoadError
+from ._errors import ModelLoadError
 
 _DTYPES = {"F32": np.dtype("<f4"), "F16": np.dtype("<f2"), "BF16": np.dtype("<u2")}
 

@@ -1,4 +1,4 @@
-"""The default local runtime: sentence-transformers on torch."""
+"""The torch engine: sentence-transformers on torch (CUDA, Apple GPUs, or the CPU when asked for)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from .._errors import ModelLoadError
-from .._files import GATED_HINT, check_model_folder
+from .._model_files import GATED_HINT, check_model_folder
+from .base import RuntimeSpec
 
 # Bidirectional attention for Gemma3 (`use_bidirectional_attention`) arrived in transformers 4.56.
 # Older releases silently fall back to causal attention, which costs a large share of recall.
@@ -77,3 +78,8 @@ class TorchModel:
                 normalize_embeddings=False,
             )
         return np.asarray(vectors, dtype=np.float32)
+
+
+def load(spec: RuntimeSpec) -> TorchModel:
+    assert spec.device is not None and spec.dtype is not None, "resolve() sets the torch engine's device and dtype"
+    return TorchModel(spec.model, device=spec.device, dtype=spec.dtype)

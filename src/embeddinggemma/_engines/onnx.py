@@ -1,0 +1,136 @@
+"""The ONNX Runtime engine on the CPU: EmbeddingGemma exact in float32 (the default on CPU), with int8
+weights, or with block-wise int4 weights (``MatMulNBits``, the smallest).
+
+The graph (built once from the model folder by :func:`build`, no torch needed: :mod:`.onnx_graph`
+writes it from the safetensors, :mod:`.onnx_int8` / :mod:`.onnx_int4` quantize it) runs the
+transformer, mean pooling and both Dense layers on *scaled token embeddings*; the token rows are read
+from disk as a text needs them (:mod:`embeddinggemma._token_rows`). Tokenization uses the light
+tokenizer (:mod:`embeddinggemma._tokenizer`), id for id the model's Hugging Face tokenizer, so token
+counts and truncation match the torch path exactly.
+
+Each text runs on its own (batch of one): a padded batch spends work on padding, and int8's dynamic
+quantization would make a text's vector depend on the other texts in its batch.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from .._errors import ModelLoadError, require
+from .._registry import artifacts_of
+from .._threads import threads
+from .._token_rows import Int8Rows, SafetensorsRows
+from .artifacts import artifact_path, build_once, data_path
+from .base import RuntimeSpec
+from .onnx_table import table_paths
+
+TOKEN_TABLE = "embed_tokens.weight"
+_ARTIFACT_NAMES = {artifact.precision: artifact.name for artifact in artifacts_of("onnxruntime")}
+"""The command line's name for each precision's artifact."""
+PRECISIONS = tuple(_ARTIFACT_NAMES)
+_SUFFIX = ".onnx"
+
+
+def build(
+    folder: Path, precision: str = "f32", cache_dir: str | os.PathLike[str] | None = None, *, force: bool = False
+) -> Path:
+    """The ONNX model of ``folder``: exact ``f32`` (the default CPU engine), ``int8`` or ``int4`` (block-wise
+    4-bit ``MatMulNBits`` weights; both quantized ones carry an int8 token table). Built once, checked on
+    every call. Written straight from the safetensors with ``onnx`` and numpy, streaming the weights."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"quantization={precision!r} is not an ONNX type; use one of {', '.join(PRECISIONS)}.")
+    target = artifact_path(folder, precision, _SUFFIX, cache_dir)
+    if precision == "f32":
+        files = [target, data_path(target)]
+    else:
+        files = [target, *([data_path(target)] if precision == "int4" else []), *table_paths(target)]
+    return build_once(
+        folder,
+        target,
+        lambda source, temporary: _write(source, temporary, target, precision),
+        files=files,
+        record={"format": "onnx", "quantization": precision, "converter": "embeddinggemma._engines.onnx_graph"},
+        force=force,
+    )
+
+
+def _write(folder: Path, temporary: Path, target: Path, precision: str) -> None:
+    # The writers import onnx (6 MB), which loading a built artifact never needs.
+    require("onnx", what="building the ONNX graph", extra=None)
+    from .onnx_graph import write_onnx_graph
+
+    if precision == "f32":
+        write_onnx_graph(folder, temporary, data_name=data_path(target).name)
+        return
+    from .onnx_int4 import quantize_graph_int4
+    from .onnx_int8 import quantize_graph
+    from .onnx_table import write_int8_table
+
+    float_graph = temporary.with_name(temporary.name + ".f32.onnx")
+    try:
+        write_onnx_graph(folder, float_graph)
+        if precision == "int4":  # its 4-bit weights in a data file beside it, as f32's
+            quantize_graph_int4(float_graph, temporary, model_folder=folder, data_name=data_path(target).name)
+        else:
+            quantize_graph(float_graph, temporary)
+    finally:
+        float_graph.unlink(missing_ok=True)
+        data_path(float_graph).unlink(missing_ok=True)
+    write_int8_table(folder, target)
+
+
+def load(spec: RuntimeSpec) -> OnnxModel:
+    return OnnxModel(spec.model, precision=spec.quantization or "f32")
+
+
+class OnnxModel:
+    """EmbeddingGemma as an ONNX Runtime session, safe to share between threads."""
+
+    def __init__(self, model: str, *, precision: str = "f32") -> None:
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision={precision!r} is not an ONNX precision; use one of {PRECISIONS}.")
+        ort = require("onnxruntime", what="the ONNX Runtime engine", extra=None)
+        from .._tokenizer import load_tokenizer
+
+        folder = Path(model)
+        self.artifact = build(folder, precision)
+        self._tokenizer = load_tokenizer(folder)  # shared with the splitters of this process
+        if precision == "f32":
+            self._rows = SafetensorsRows(Path(folder) / "model.safetensors", TOKEN_TABLE)
+        else:
+            self._rows = Int8Rows(*table_paths(self.artifact))
+        self._scale = np.float32(np.sqrt(self._rows.width))
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads()
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        try:
+            self._session = ort.InferenceSession(str(self.artifact), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # a foreign file: say which and how to rebuild
+            raise ModelLoadError(
+                f"ONNX Runtime could not load {str(self.artifact)!r}: {exc}. Delete it to rebuild it, or run "
+                f"`python -m embeddinggemma quantize {model} --quantization {_ARTIFACT_NAMES[precision]}`."
+            ) from exc
+        self.full_dimensions = int(self._session.get_outputs()[0].shape[-1])
+        self._lock = threading.Lock()  # one run at a time: the session already uses every core
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        return self._tokenizer.count(texts)
+
+    def encode(self, texts: Sequence[str], *, max_seq_length: int, batch_size: int, show_progress: bool) -> np.ndarray:
+        from tqdm.auto import tqdm
+
+        out = np.empty((len(texts), self.full_dimensions), dtype=np.float32)
+        encoded = self._tokenizer.encode(texts, max_seq_length)  # cut as the torch path cuts: <bos> … <eos>
+        with self._lock:
+            for i, ids in enumerate(tqdm(encoded, disable=not show_progress, unit="text")):
+                embeds = (self._rows(np.asarray(ids)) * self._scale)[None]
+                mask = np.ones((1, embeds.shape[1]), dtype=np.int64)
+                out[i] = self._session.run(None, {"inputs_embeds": embeds, "attention_mask": mask})[0][0]
+        return out

@@ -1,0 +1,283 @@
+"""Every benchmark script end to end on the tiny model, at its smallest sizes, so none of them rots: the
+output fields present and sane. Timings are never asserted (they depend on the machine's load)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmarks import _harness, quality, reindex, scale_out, throughput
+
+pytestmark = pytest.mark.e2e
+
+SCRIPTS = ("throughput", "quality", "reindex", "scale_out")
+STS_ROWS = [
+    ("a man is playing a guitar .", "a man plays the guitar .", 4.8),
+    ("a man is playing a guitar .", "a woman is slicing an onion .", 0.2),
+    ("the cat sits on the mat .", "a cat is sitting on a mat .", 4.6),
+    ("the cat sits on the mat .", "stocks fell sharply on monday .", 0.0),
+    ("a child rides a bike .", "a kid is riding a bicycle .", 4.4),
+    ("a child rides a bike .", "a man plays the guitar .", 0.6),
+    ("two dogs run on the beach .", "dogs are running along the shore .", 4.2),
+    ("two dogs run on the beach .", "the market closed higher today .", 0.1),
+    ("a woman is cutting vegetables .", "a woman slices an onion .", 3.6),
+    ("the plane is taking off .", "an airplane departs from the runway .", 4.5),
+]
+
+
+def _sts_eval_dir(folder: Path) -> Path:
+    """A miniature eval folder in the shared layout: ``stsbenchmark/pairs.tsv`` only."""
+    (folder / "stsbenchmark").mkdir(parents=True)
+    lines = ["sentence1\tsentence2\tscore"] + [f"{a}\t{b}\t{s}" for a, b, s in STS_ROWS]
+    (folder / "stsbenchmark" / "pairs.tsv").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+def _assert_machine(machine: dict) -> None:
+    assert machine["cpu"] and machine["cores"] >= 1 and machine["usable_cores"] >= 1 and machine["python"]
+    assert isinstance(machine["cpu_flags"], list) and set(machine["cpu_flags"]) <= set(_harness.CPU_FLAGS)
+    assert machine["date"] and "embeddinggemma" in machine["versions"]
+
+
+# --- the harness -------------------------------------------------------------------------------------
+
+
+def test_harness_reads_the_machine_memory_and_documents(tmp_path, monkeypatch) -> None:
+    _assert_machine(_harness.machine_info())
+    assert "cores" in _harness.machine_summary()
+    memory = _harness.memory_mb()
+    assert set(memory) == {"VmRSS", "VmHWM", "RssAnon", "RssFile"}
+    assert 0 < memory["RssAnon"] <= memory["VmRSS"] <= memory["VmHWM"] and memory["RssFile"] > 0
+    assert _harness.peak_rss_mb() >= _harness.rss_mb() > 0
+
+    monkeypatch.delenv(_harness.EVAL_DIR_ENV, raising=False)
+    assert _harness.eval_dir() == _harness.REPO.parent / "shared" / "eval"
+    monkeypatch.setenv(_harness.EVAL_DIR_ENV, str(tmp_path))
+    assert _harness.eval_dir() == tmp_path and _harness.eval_dir("/elsewhere") == Path("/elsewhere")
+
+    documents = _harness.read_documents(_harness.SAMPLE_DOCS)
+    assert len(documents) >= 10 and all(d.title and d.text.strip() for d in documents)
+    assert [d.source for d in documents] == sorted(d.source for d in documents)
+
+
+def test_harness_worker_protocol_returns_results_and_errors(tmp_path) -> None:
+    ok = tmp_path / "ok.json"
+    assert _harness.write_worker_result(ok, lambda: {"value": 1}) == 0
+    assert json.loads(ok.read_text()) == {"value": 1}
+    failed = tmp_path / "failed.json"
+    assert _harness.write_worker_result(failed, lambda: 1 / 0) == 1
+    assert json.loads(failed.read_text())["error"].startswith("ZeroDivisionError")
+    # A worker that dies before writing: the parent gets an error row, not an exception.
+    row = _harness.run_worker(throughput.__file__, ["--spec", "not json"], tmp_path / "dead.json", timeout=120)
+    assert "error" in row and "traceback" not in row
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_every_script_runs_by_path_and_as_a_module(script: str, tmp_path) -> None:
+    by_path = [sys.executable, str(_harness.REPO / "benchmarks" / f"{script}.py"), "--help"]
+    as_module = [sys.executable, "-m", f"benchmarks.{script}", "--help"]
+    for command in (by_path, as_module):
+        env = _harness.worker_env() if command is as_module else None
+        done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        assert "usage:" in done.stdout and "--model" in done.stdout and "--json" in done.stdout
+
+
+# --- throughput.py -----------------------------------------------------------------------------------
+
+
+def test_configurations_are_a_table_of_adapter_keywords() -> None:
+    extra = throughput.parse_extra(['onnx={"engine": "onnxruntime"}'])
+    assert extra == {"onnx": {"engine": "onnxruntime"}}
+    table = throughput.config_table(extra)
+    names = list(table)
+    assert names[:3] == ["peer:langchain", "peer:llama_index", "sentence_transformers"]  # peers measured first
+    assert table["langchain:default"]["kwargs"] == {} and table["llama_index:int8"]["kwargs"] == {
+        "quantization": "int8"
+    }
+    assert table["llama_index:onnx"] == {
+        "kind": "ours",
+        "adapter": "llama_index",
+        "runtime": "onnx",
+        "kwargs": {"engine": "onnxruntime"},
+    }
+    assert throughput.select(table, ["int8", "peer:langchain"], []) == [
+        "peer:langchain",
+        "langchain:int8",
+        "llama_index:int8",
+    ]
+    assert throughput.select(table, ["sentence_transformers"], ["onnx"])[-2:] == ["langchain:onnx", "llama_index:onnx"]
+    assert throughput.select(table, ["langchain:onnx"], ["onnx"]) == ["langchain:onnx"]
+    with pytest.raises(ValueError, match="unknown"):
+        throughput.select(table, ["nope"], [])
+    with pytest.raises(ValueError):
+        throughput.parse_extra(["no-equals-sign"])
+
+
+def test_corpus_is_deterministic_and_bounded(tmp_path) -> None:
+    def words(text: str) -> int:
+        return len(text.split())
+
+    first = throughput.build_corpus(words, 6, tmp_path / "missing.tsv", target_tokens=60, longest=80, queries=4)
+    again = throughput.build_corpus(words, 6, tmp_path / "missing.tsv", target_tokens=60, longest=80, queries=4)
+    assert first == again
+    passages, queries = first
+    assert len(passages) == 6 and len(queries) == 4
+    assert all(0 < words(p) <= 80 for p in passages)
+
+
+def test_short_corpus_is_the_first_distinct_sts_sentences(tmp_path) -> None:
+    pairs_file = _sts_eval_dir(tmp_path) / "stsbenchmark" / "pairs.tsv"
+    passages, queries = throughput.short_corpus(pairs_file, 5, queries=3)
+    assert passages == [
+        "a man is playing a guitar .",
+        "a man plays the guitar .",
+        "a woman is slicing an onion .",
+        "the cat sits on the mat .",
+        "a cat is sitting on a mat .",
+    ]
+    assert len(queries) == 3 and not set(queries) & set(passages)
+    assert queries[0] == "an airplane departs from the runway ."  # from the end of the file
+    with pytest.raises(ValueError, match="distinct sentences"):
+        throughput.short_corpus(pairs_file, 500)
+
+
+def test_throughput_on_the_tiny_model(tiny_model: str, tmp_path) -> None:
+    out = tmp_path / "throughput.json"
+    argv = ["--model", tiny_model, "--passages", "4", "--queries", "3", "--threads", "1", "--json", str(out)]
+    argv += ["--configs", "langchain:default", "sentence_transformers", "langchain:bad"]
+    argv += ["--extra", 'bad={"colour": "red"}']
+    assert throughput.main(argv) == 0
+    report = json.loads(out.read_text())
+
+    settings = report["settings"]
+    assert report["date"] and settings["corpus"] == "passages" and settings["passages"] == 4
+    assert settings["threads"] == 1 and settings["passage_tokens"]["total"] > 0
+    _assert_machine(report["machine"])
+    assert "torch" in report["machine"]["versions"]
+
+    rows = {row["name"]: row for row in report["results"]}
+    assert list(rows) == ["sentence_transformers", "langchain:default", "langchain:bad"]
+    assert "colour" in rows["langchain:bad"]["error"]  # a failing configuration is a row, the run goes on
+    assert report["baseline"] == "sentence_transformers"  # no LangChain peer in this run: the first row
+    for name in ("sentence_transformers", "langchain:default"):
+        row = rows[name]
+        assert "error" not in row, row
+        assert row["docs"] == 4 and row["dimensions"] == 768 and row["queries"] == 3
+        for field in ("docs_per_s", "tokens_per_s", "query_p50_ms", "cold_start_s", "load_s", "files_mib"):
+            assert row[field] > 0, field
+        assert row["query_p90_ms"] >= row["query_p50_ms"] and row["load_s"] <= row["cold_start_s"]
+        for field in ("docs_per_s", "query_p50_speedup", "rss_after_load", "peak_rss", "cold_start"):
+            assert row[f"{field}_vs_baseline"] > 0, field
+        assert 0 < row["rss_after_load_mb"] <= row["peak_rss_mb"] * 1.01
+        anon, file_backed = row["rss_after_load_anon_mb"], row["rss_after_load_file_mb"]
+        assert anon > 0 and file_backed > 0 and anon + file_backed <= row["rss_after_load_mb"] + 1  # + shmem
+        assert row["cosine_reference"] == "encode_document / encode_query"  # ours and ST send the prompts
+        assert row["cos_min"] >= 0.9999 and row["cos_mean"] >= row["cos_min"]
+        assert row["query_cos_min"] >= 0.9999
+    assert rows["sentence_transformers"]["docs_per_s_vs_baseline"] == pytest.approx(1.0)
+    assert "model.safetensors" in rows["sentence_transformers"]["files"]
+    ours = rows["langchain:default"]["files"]  # the float32 ONNX graph, and the safetensors for token rows
+    assert "model.safetensors" in ours and any(name.endswith(".onnx") for name in ours)
+
+
+def test_throughput_short_corpus_with_sts_on_the_tiny_model(tiny_model: str, tmp_path) -> None:
+    out = tmp_path / "short.json"
+    eval_dir = _sts_eval_dir(tmp_path / "eval")
+    argv = ["--model", tiny_model, "--corpus", "short", "--passages", "6", "--queries", "2", "--threads", "1"]
+    argv += ["--configs", "langchain:default", "--no-prepare", "--no-reference", "--eval-dir", str(eval_dir)]
+    argv += ["--sts", "--sts-pairs", "8", "--json", str(out)]
+    assert throughput.main(argv) == 0
+    report = json.loads(out.read_text())
+
+    assert report["settings"]["corpus"] == "short" and report["settings"]["passages"] == 6
+    assert report["settings"]["passage_tokens"]["max"] < 64  # prompt and special tokens included
+    (row,) = report["results"]
+    assert "error" not in row, row
+    assert row["docs"] == 6 and row["queries"] == 2 and row["docs_per_s"] > 0 and row["query_p50_ms"] > 0
+    assert row["docs_per_s_vs_baseline"] == pytest.approx(1.0) and row["peak_rss_mb"] > 0
+    assert row["sts_pairs"] == 8 and -1.0 <= row["sts_spearman"] <= 1.0
+    assert row["sts_spearman_diff_vs_baseline"] == 0.0 and row["peak_rss_run_mb"] >= row["peak_rss_mb"]
+    assert "cos_min" not in row  # no reference worker was asked for
+
+
+# --- quality.py (and beir.py through it) --------------------------------------------
+
+
+def test_quality_on_a_slice_of_stsbenchmark(tiny_model: str, tmp_path) -> None:
+    eval_dir = _harness.eval_dir()
+    if not (eval_dir / "stsbenchmark" / "pairs.tsv").is_file():
+        pytest.skip(f"{eval_dir} has no STSBenchmark (set {_harness.EVAL_DIR_ENV})")
+    out = tmp_path / "quality.json"
+    argv = ["--model", tiny_model, "--datasets", "stsbenchmark", "--max-pairs", "12", "--adapters", "langchain"]
+    argv += ["--dimensions", "768", "128", "--device", "cpu", "--no-progress", "--json", str(out)]
+    assert quality.main(argv) == 0
+    report = json.loads(out.read_text())
+
+    _assert_machine(report["machine"])
+    assert report["date"] and report["versions"] == report["machine"]["versions"]
+    assert report["runtime"]["dtype"] == "float32" and report["command"] == argv
+    scores = report["scores"]
+    assert [(s["dataset"], s["adapter"], s["dimensions"]) for s in scores] == [
+        ("stsbenchmark", "langchain", 768),
+        ("stsbenchmark", "langchain", 128),
+    ]
+    for score in scores:
+        assert score["pairs"] == 12 and -1.0 <= score["spearman"] <= 1.0 and 0.8 < score["published"] < 0.9
+        assert score["difference"] == pytest.approx(score["spearman"] - score["published"], abs=1e-6)
+
+
+def test_quality_retrieval_mode_on_tiny_beir(tiny_model: str, tmp_path) -> None:
+    out = tmp_path / "beir.json"
+    argv = ["--model", tiny_model, "--beir", str(_harness.TINY_BEIR), "--adapters", "langchain", "--device", "cpu"]
+    assert quality.main([*argv, "--dimensions", "128", "--no-progress", "--json", str(out)]) == 0
+    rows = {row["path"]: row for row in json.loads(out.read_text())["scores"]}
+    assert set(rows) == {"langchain", "sentence_transformers"}
+    for row in rows.values():
+        assert row["queries"] == 12 and row["documents"] == 40 and row["dimensions"] == 128
+        assert 0.0 <= row["ndcg_at_10"] <= 1.0 and 0.0 <= row["recall_at_10"] <= 1.0
+    assert rows["langchain"]["ndcg_at_10"] == rows["sentence_transformers"]["ndcg_at_10"]
+
+
+# --- reindex.py --------------------------------------------------------------------------------------
+
+
+def test_reindex_embeds_only_the_edited_document_with_the_cache(tiny_model: str, tmp_path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for path in sorted(_harness.SAMPLE_DOCS.glob("*.md"))[:3]:
+        (docs / path.name).write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
+    out = tmp_path / "reindex.json"
+    argv = ["--model", tiny_model, "--docs", str(docs), "--chunk-size", "128", "--chunk-overlap", "16"]
+    assert reindex.main([*argv, "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+
+    _assert_machine(report["machine"])
+    first, plain, cached = report["rows"]
+    assert first["chunks"] >= 3 and first["embedded"] == first["chunks"]  # a fresh cache: every chunk
+    assert plain["embedded"] == plain["chunks"] >= first["chunks"]
+    assert 1 <= cached["embedded"] < cached["chunks"]  # only the edited document's chunks
+    assert all(row["seconds"] > 0 for row in report["rows"])
+
+
+# --- scale_out.py ------------------------------------------------------------------------------------
+
+
+def test_scale_out_on_ray_with_the_tiny_model(tiny_model: str, tmp_path) -> None:
+    out = tmp_path / "scale_out.json"
+    argv = ["--model", tiny_model, "--passages", "8", "--cpus", "2", "--batch-size", "4", "--json", str(out)]
+    assert scale_out.main(argv) == 0
+    report = json.loads(out.read_text())
+
+    _assert_machine(report["machine"])
+    results = report["results"]
+    assert list(results) == ["single process", "Ray, 1 actor(s) x 2 CPU", "Ray, 2 actor(s) x 1 CPU"]
+    for row in results.values():
+        assert row["seconds"] > 0 and row["passages_per_second"] > 0
+    assert results["Ray, 2 actor(s) x 1 CPU"]["startup_seconds"] > 0
+    assert report["overhead_per_block_s"] > 0 and report["per_cpu"] > 0
+    assert report["settings"] == {"model": tiny_model, "passages": 8, "cpus": 2, "batch_size": 4}
