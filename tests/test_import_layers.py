@@ -14,6 +14,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         "data and facts",
         (
             "embeddinggemma._errors",
+            "embeddinggemma._inputs",
             "embeddinggemma._prompts",
             "embeddinggemma._registry",
             "embeddinggemma._threads",

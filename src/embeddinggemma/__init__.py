@@ -14,12 +14,13 @@ from ._errors import (
     TruncationError,
     TruncationWarning,
 )
+from ._inputs import validate_texts
 from ._model_files import user_cache_dir
-from ._pipeline import Embedder, Pipelined, TruncationReport, shape_vectors, validate_texts
+from ._pipeline import Embedder, Pipelined, TruncationReport, shape_vectors
 from ._prompts import TASKS, TaskPrompts, apply_prompt, is_prompted
 from ._registry import BACKENDS, DEFAULT_MODEL, DEFAULT_OLLAMA_URL, ENGINES, QUANTIZATIONS
 from ._settings import DIMENSIONS, MAX_SEQ_LENGTH, ChunkingSettings, EmbeddingSettings
-from ._vector_cache import CacheStore, VectorCache
+from ._vector_cache import CacheStore, CacheWriteWarning, VectorCache
 
 __all__ = [
     "BACKENDS",
@@ -31,6 +32,7 @@ __all__ = [
     "QUANTIZATIONS",
     "TASKS",
     "CacheStore",
+    "CacheWriteWarning",
     "Chunk",
     "ChunkingSettings",
     "Embedder",

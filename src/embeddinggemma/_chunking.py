@@ -16,10 +16,11 @@ from __future__ import annotations
 import os
 import re
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ._inputs import check_unicode
 from ._prompts import apply_prompt
 from ._settings import ChunkingSettings
 from ._tokenizer import Tokenizer, load_tokenizer
@@ -28,6 +29,10 @@ __all__ = ["Chunk", "TextChunker"]
 
 MIN_TEXT_TOKENS = 8
 """The least room a chunk must leave for text after the prompt and title."""
+_SOURCE_KEYS = ("source", "file_path", "file_name")
+"""Metadata keys that name where a document came from (LangChain's loaders, LlamaIndex's readers)."""
+_PROBE = "x"
+"""A one-token text: what a chunk's overhead is measured around."""
 
 # Boundaries from strongest to weakest. A cut goes after a match's line breaks and before its spaces
 # (see _cut_at); the slices always join back into the source.
@@ -35,7 +40,7 @@ _BOUNDARIES = (
     re.compile(r"\n[^\S\n]*\n\s*"),  # blank line(s): a paragraph ends (\r\n included: \r is blank space)
     re.compile(r"\n\s*"),  # a line ends
     re.compile(r"(?<=[.!?…])[\"'”’»)\]]*\s+|(?<=[。！？；])\s*|(?<=[؟۔।])\s*"),  # a sentence ends
-    re.compile(r"(?<=[,;:，、،])\s*"),  # a clause ends
+    re.compile(r"(?<=[,;:])\s+|(?<=[，、،：])\s*"),  # a clause ends (not "https:" or "10:30")
     re.compile(r"\s+"),  # a word ends
 )
 _SENTENCE = 2
@@ -109,14 +114,26 @@ class TextChunker:
         """Tokens of each text as it is embedded as a document with ``title``."""
         return self._tokenizer.count([apply_prompt(text, self.template, title) for text in texts])
 
-    def split(self, text: str, *, title: str | None = None, render: Callable[[str], str] | None = None) -> list[Chunk]:
+    def split(
+        self,
+        text: str,
+        *,
+        title: str | None = None,
+        render: Callable[[str], str] | None = None,
+        where: str = "text",
+    ) -> list[Chunk]:
         """The chunks of ``text``; ``[]`` for an empty or blank text.
 
         ``render`` turns a chunk into the string actually embedded when a framework adds to it (LlamaIndex
         puts metadata before a node's text); the chunk size holds for that string, prompt included.
+        ``where`` names the text in errors (a splitter passes the caller's document: ``documents[3] (id
+        ...)``); positions in errors are positions in ``text``.
         """
         if not isinstance(text, str):
-            raise TypeError(f"text must be a string, got {type(text).__name__}.")
+            raise TypeError(f"{where} must be a string, got {type(text).__name__}.")
+        check_unicode(text, where)
+        if title is not None:
+            check_unicode(title, f"the title of {where}")
         if not text.strip():
             return []
         template, show = self.template, render or (lambda body: body)
@@ -128,14 +145,53 @@ class TextChunker:
         whole = measure([text[start:end]])[0]
         if whole <= self.chunk_size:
             return [Chunk(text[start:end], start, end, whole)]
-        room = self.chunk_size - measure([""])[0]
-        if room < MIN_TEXT_TOKENS:
-            raise ValueError(
-                f"chunk_size={self.chunk_size} leaves {room} tokens for text after the prompt and title "
-                f"({self.chunk_size - room} tokens); raise chunk_size or shorten the title."
-            )
+        room = self.chunk_size - self._overhead(measure, title, where)
         splitter = _Splitter(text, self._tokenizer.count)
         return self._merge(splitter, splitter.pieces(room), room, measure)
+
+    def split_document(
+        self,
+        text: str,
+        metadata: Mapping[str, Any] | None = None,
+        *,
+        index: int,
+        id: str | None = None,  # noqa: A002 - the frameworks' own name
+        render: Callable[[str], str] | None = None,
+    ) -> list[Chunk]:
+        """The chunks of one document of a framework's list: titled by ``metadata[title_key]`` (when a
+        string), and named in errors by its ``index`` in the caller's list and its id or source."""
+        metadata = metadata or {}
+        title = metadata.get(self.settings.title_key)
+        return self.split(
+            text,
+            title=title if isinstance(title, str) else None,
+            render=render,
+            where=document_name(index, id, metadata),
+        )
+
+    def _overhead(self, measure: Callable[[Sequence[str]], list[int]], title: str | None, where: str) -> int:
+        """Tokens a chunk's embedded string holds besides its text: prompt, title, special tokens, and what
+        ``render`` adds. Measured around a one-token probe: a framework may render an empty text unlike any
+        other (LlamaIndex drops the blank line between metadata and an empty text)."""
+        count = self._tokenizer.count
+        bare = count([_PROBE])[0] - count([""])[0]
+        overhead = measure([_PROBE])[0] - bare
+        if self.chunk_size - overhead >= MIN_TEXT_TOKENS:
+            return overhead
+        prompt = count([apply_prompt(_PROBE, self.template, None)])[0] - bare
+        with_title = count([apply_prompt(_PROBE, self.template, title)])[0] - bare
+        parts = [f"the document prompt and special tokens take {prompt}"]
+        fixes = ["raise chunk_size"]
+        if with_title > prompt:
+            parts.append(f"the title {with_title - prompt} more")
+            fixes.append("shorten the title")
+        if overhead > with_title:
+            parts.append(f"the metadata text embedded with it {overhead - with_title}")
+            fixes.append("leave metadata keys out of the embedded text (excluded_embed_metadata_keys)")
+        raise ValueError(
+            f"{where}: chunk_size={self.chunk_size} leaves {self.chunk_size - overhead} tokens for text, fewer than "
+            f"{MIN_TEXT_TOKENS}: {', '.join(parts)} tokens. To fix it, {' or '.join(fixes)}."
+        )
 
     # -- merging pieces into chunks -------------------------------------------------------------------
     def _merge(
@@ -145,7 +201,12 @@ class TextChunker:
         chunks: list[Chunk] = []
         first, done = 0, 0  # done: pieces[:done] are in a chunk already
         while done < len(pieces):
-            stop = self._window(pieces, first, room)
+            stop, total = self._window(pieces, first, room)
+            if stop < len(pieces):
+                if 2 * total < room:  # the next piece is too big to join: take part of it
+                    stop = _fill(splitter, pieces, stop, total, room)
+                else:
+                    stop = _best_cut(pieces, first, stop, total)
             # Piece counts are estimates of the joined text (tokens can merge across a cut): check the
             # exact string and give back whole pieces until it fits.
             while True:
@@ -154,10 +215,13 @@ class TextChunker:
                 tokens = measure([body])[0]
                 if tokens <= self.chunk_size:
                     break
-                if stop - first == 1:  # one piece over by a token or two: cut it finer, then go on
-                    pieces[first : first + 1] = splitter.characters(
-                        pieces[first], room - (tokens - self.chunk_size) - 2
-                    )
+                if stop - first == 1:
+                    # One piece over by a token or two: this text joins into more tokens than its pieces
+                    # counted alone. Count with less room from here on, and cut the rest of its run again
+                    # (never a sliver left over that would become a chunk of its own).
+                    room = max(room - (tokens - self.chunk_size), 1)
+                    end_of_run = _run_end(pieces, first)
+                    pieces[first:end_of_run] = splitter.characters(_joined(pieces[first:end_of_run]), room)
                     stop = first + 1
                 else:
                     stop -= 1
@@ -170,14 +234,16 @@ class TextChunker:
         return chunks
 
     @staticmethod
-    def _window(pieces: list[_Piece], first: int, room: int) -> int:
-        """The end (exclusive) of the chunk starting at ``first``, by the pieces' token estimates."""
+    def _window(pieces: list[_Piece], first: int, room: int) -> tuple[int, int]:
+        """The end (exclusive) of the longest run of pieces from ``first`` that fits ``room`` by the pieces'
+        token estimates (at least one piece), and its tokens."""
         stop, total = first, 0
         while stop < len(pieces) and total + pieces[stop].tokens <= room:
             total += pieces[stop].tokens
             stop += 1
-        stop = max(stop, first + 1)
-        return _best_cut(pieces, first, stop, total) if stop < len(pieces) else stop
+        if stop == first:
+            return first + 1, pieces[first].tokens
+        return stop, total
 
     def _overlap_start(self, splitter: _Splitter, pieces: list[_Piece], first: int, stop: int, room: int) -> int:
         """Where the next chunk starts: the last pieces of this one that fit in ``chunk_overlap`` tokens
@@ -204,6 +270,53 @@ def _best_cut(pieces: list[_Piece], first: int, stop: int, total: int) -> int:
     return best
 
 
+def document_name(index: int, id: str | None, metadata: Mapping[str, Any]) -> str:  # noqa: A002
+    """``documents[3] (id 'a1', source 'notes/a.md')``: how an error names a framework's document."""
+    known = [("id", id)] + [(key, metadata.get(key)) for key in _SOURCE_KEYS]
+    named = [f"{key} {value!r}" for key, value in known if isinstance(value, str) and value]
+    return f"documents[{index}]" + (f" ({', '.join(named[:2])})" if named else "")
+
+
+def _run_end(pieces: list[_Piece], start: int) -> int:
+    """The end (exclusive) of the run of pieces from ``start`` that were cut between characters: one stretch
+    of text without boundaries (its last piece ends at the stretch's own boundary)."""
+    end = start
+    while end < len(pieces) - 1 and pieces[end].strength == _CHARACTERS:
+        end += 1
+    return end + 1
+
+
+def _joined(run: list[_Piece]) -> _Piece:
+    return _Piece(run[0].start, run[-1].end, run[-1].strength, sum(piece.tokens for piece in run))
+
+
+def _fill(splitter: _Splitter, pieces: list[_Piece], stop: int, total: int, room: int) -> int:
+    """Cut ``pieces[stop]`` so that its head joins the chunk that ends before it (``total`` tokens so far):
+    at the strongest boundary inside it that makes the chunk at least half full, else between characters.
+    Returns the chunk's new end."""
+    end_of_run = _run_end(pieces, stop)
+    piece = _joined(pieces[stop:end_of_run])
+    space = room - total
+    for level in range(_SENTENCE + 1, _CHARACTERS):
+        spans = splitter.cut((piece.start, piece.end, piece.strength), level)
+        if len(spans) == 1:
+            continue
+        counts = splitter.tokens([(a, b) for a, b, _ in spans])
+        taken, used = 0, 0
+        while taken < len(spans) - 1 and used + counts[taken] <= space:
+            used += counts[taken]
+            taken += 1
+        if taken and 2 * (total + used) >= room:
+            head = [_Piece(a, b, strength, n) for (a, b, strength), n in zip(spans[:taken], counts, strict=False)]
+            rest = _Piece(spans[taken][0], piece.end, piece.strength, sum(counts[taken:]))
+            pieces[stop:end_of_run] = [*head, *splitter.fit(rest, room, level)]
+            return stop + taken
+    head = splitter.characters(piece, space)[0]
+    rest = _Piece(head.end, piece.end, piece.strength, splitter.tokens([(head.end, piece.end)])[0])
+    pieces[stop:end_of_run] = [head, *splitter.fit(rest, room, _CHARACTERS)]
+    return stop + 1
+
+
 class _Splitter:
     """Cuts a text into pieces of at most ``room`` tokens each, at the strongest boundaries available."""
 
@@ -221,26 +334,26 @@ class _Splitter:
         # ``room`` goes on down to clauses, words, then characters.
         spans = [(0, len(self.text), 0)]
         for level in range(_SENTENCE + 1):
-            spans = [cut for span in spans for cut in self._cut(span, level)]
+            spans = [cut for span in spans for cut in self.cut(span, level)]
         pieces: list[_Piece] = []
         for span, tokens in zip(spans, self.tokens([(a, b) for a, b, _ in spans]), strict=True):
-            pieces.extend(self._fit(_Piece(*span, tokens), room, _SENTENCE + 1))
+            pieces.extend(self.fit(_Piece(*span, tokens), room, _SENTENCE + 1))
         return _glue_blank(pieces, self.text)
 
-    def _fit(self, piece: _Piece, room: int, level: int) -> list[_Piece]:
+    def fit(self, piece: _Piece, room: int, level: int) -> list[_Piece]:
         if piece.tokens <= room:
             return [piece]
         if level == _CHARACTERS:
             return self.characters(piece, room)
-        spans = self._cut((piece.start, piece.end, piece.strength), level)
+        spans = self.cut((piece.start, piece.end, piece.strength), level)
         if len(spans) == 1:
-            return self._fit(piece, room, level + 1)
+            return self.fit(piece, room, level + 1)
         counts = self.tokens([(a, b) for a, b, _ in spans])
         return [
-            part for span, n in zip(spans, counts, strict=True) for part in self._fit(_Piece(*span, n), room, level + 1)
+            part for span, n in zip(spans, counts, strict=True) for part in self.fit(_Piece(*span, n), room, level + 1)
         ]
 
-    def _cut(self, span: tuple[int, int, int], level: int) -> list[tuple[int, int, int]]:
+    def cut(self, span: tuple[int, int, int], level: int) -> list[tuple[int, int, int]]:
         """``span`` cut after each match of boundary ``level``; the last part keeps the span's own boundary."""
         start, end, strength = span
         cuts = [cut for m in _BOUNDARIES[level].finditer(self.text, start, end) if start < (cut := _cut_at(m)) < end]

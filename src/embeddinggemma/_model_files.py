@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ._errors import ModelLoadError
+from ._registry import ENGINE_TABLE
 
 GATED_HINT = (
     "google/embeddinggemma-300m is a gated repository: accept the licence at "
@@ -161,9 +162,18 @@ def local_model(model: str) -> str:
     ``m``, ``m/`` and ``./m`` name one model. A string that looks like a path but names nothing is an error.
     """
     path = os.path.expanduser(model)
+    single_file_models = tuple(suffix for engine in ENGINE_TABLE for suffix in engine.model_files)
+    if os.path.isfile(path) and not path.lower().endswith(single_file_models):
+        raise ModelLoadError(
+            f"model={model!r} is a file, not a model folder: pass the folder that holds config.json, "
+            f"modules.json and model.safetensors (a {' or '.join(single_file_models)} file is the one file that is "
+            "a model by itself)."
+        )
     if os.path.exists(path):
         return os.path.realpath(path)
-    looks_like_a_path = path.startswith((os.sep, ".", "~")) or path.endswith((os.sep, ".gguf")) or path.count("/") > 1
+    looks_like_a_path = (
+        path.startswith((os.sep, ".", "~")) or path.endswith((os.sep, *single_file_models)) or path.count("/") > 1
+    )
     if looks_like_a_path:
         raise ModelLoadError(
             f"model={model!r} does not exist ({os.path.abspath(path)!r} is neither a folder nor a file). "

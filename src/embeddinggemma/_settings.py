@@ -215,6 +215,8 @@ class EmbeddingSettings(_Settings, _TitleKey):
             return VectorCache(value)  # type: ignore[arg-type]
         except TypeError as exc:
             raise ValueError(f"cache={value!r} is not usable: {exc}") from None
+        except ValueError as exc:
+            raise ValueError(str(exc)) from None
 
     @field_validator("dimensions", mode="before")
     @classmethod

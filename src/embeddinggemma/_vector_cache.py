@@ -16,18 +16,20 @@ wrapped as such.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import os
 import struct
 import threading
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-__all__ = ["CacheStore", "VectorCache"]
+__all__ = ["CacheStore", "CacheWriteWarning", "VectorCache"]
 
 _MAGIC = b"EGv1"
 _HEADER = struct.Struct("<4sIi")  # magic, dimensions, token count (-1: not counted)
@@ -60,22 +62,36 @@ class _FolderStore:
     def mget(self, keys: Sequence[str]) -> list[bytes | None]:
         out: list[bytes | None] = []
         for key in keys:
+            path = self._path(key)
             try:
-                out.append(self._path(key).read_bytes())
+                out.append(path.read_bytes())
+            except IsADirectoryError:  # the entry's name is taken: a damaged entry, never a vector
+                out.append(b"")
             except OSError:  # missing, or unreadable: a miss either way
                 out.append(None)
         return out
 
     def mset(self, key_value_pairs: Sequence[tuple[str, bytes]]) -> None:
+        failures = self.write_each(key_value_pairs)
+        if failures:
+            raise failures[0]
+
+    def write_each(self, key_value_pairs: Sequence[tuple[str, bytes]]) -> list[OSError]:
+        """Write every pair that can be written; the errors of those that could not."""
+        failures = []
         for key, value in key_value_pairs:
             path = self._path(key)
-            path.parent.mkdir(parents=True, exist_ok=True)
             temporary = path.with_name(f".{key}.{os.getpid()}.{threading.get_ident()}.tmp")
             try:
+                path.parent.mkdir(parents=True, exist_ok=True)
                 temporary.write_bytes(value)
                 os.replace(temporary, path)
+            except OSError as error:  # read-only, full, or the name taken by a folder
+                failures.append(error)
             finally:
-                temporary.unlink(missing_ok=True)
+                with contextlib.suppress(OSError):
+                    temporary.unlink(missing_ok=True)
+        return failures
 
 
 class _KeyValueStore:
@@ -124,6 +140,11 @@ class VectorCache:
 
     def __init__(self, store: str | os.PathLike[str] | CacheStore | Any) -> None:
         if isinstance(store, str | os.PathLike):
+            if not os.fspath(store).strip():
+                raise ValueError(
+                    f"cache={store!r} is an empty path, which would scatter entries into the current folder: "
+                    "pass the folder to keep vectors in (e.g. '~/.cache/embeddinggemma/vectors'), or None."
+                )
             self.store: CacheStore = _FolderStore(store)
         elif isinstance(store, CacheStore):
             self.store = store
@@ -140,10 +161,15 @@ class VectorCache:
         """Vectors stored: each one a text that was embedded (the same text twice in a call counts once)."""
         self.rejected = 0
         """Entries found but not used: truncated, corrupt, or written for another key."""
+        self.failed_writes = 0
+        """Vectors that could not be stored (a read-only folder, a full disk, a store that refused them).
+        Embedding never fails for that: the vectors are returned, and one warning per cache says why."""
+        self._warned = False
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
-        return f"VectorCache({self.store!r}, hits={self.hits}, misses={self.misses}, writes={self.writes})"
+        counts = f"hits={self.hits}, misses={self.misses}, writes={self.writes}, failed_writes={self.failed_writes}"
+        return f"VectorCache({self.store!r}, {counts})"
 
     def __getstate__(self) -> dict[str, Any]:  # picklable for worker processes (Ray, multiprocessing)
         state = dict(self.__dict__)
@@ -172,7 +198,12 @@ class VectorCache:
         """``(vector, token count or -1)`` for each key, or None where it is missing or unusable."""
         found: list[tuple[np.ndarray, int] | None] = []
         rejected = 0
-        for key, entry in zip(keys, self.store.mget(list(keys)), strict=True):
+        try:
+            entries = self.store.mget(list(keys))
+        except Exception as error:  # a store that cannot be read: every text is a miss, embedding goes on
+            entries = [None] * len(keys)
+            self._warn_once(f"cannot read vectors ({_reason(error)})")
+        for key, entry in zip(keys, entries, strict=True):
             decoded = None if entry is None else _decode(key, entry, dimensions)
             rejected += entry is not None and decoded is None
             found.append(decoded)
@@ -184,10 +215,51 @@ class VectorCache:
         return found
 
     def put(self, items: Sequence[tuple[str, np.ndarray, int]]) -> None:
-        """Store ``(key, vector, token count or -1)`` items."""
-        self.store.mset([(key, _encode(key, vector, tokens)) for key, vector, tokens in items])
+        """Store ``(key, vector, token count or -1)`` items. A write that fails is skipped and counted
+        (:attr:`failed_writes`), with one :class:`CacheWriteWarning` per cache: a cache never makes
+        embedding fail."""
+        pairs = [(key, _encode(key, vector, tokens)) for key, vector, tokens in items]
+        if isinstance(self.store, _FolderStore):
+            failures: list[Exception] = list(self.store.write_each(pairs))
+            failed = len(failures)
+        else:
+            try:
+                self.store.mset(pairs)
+                failures, failed = [], 0
+            except Exception as error:  # any store, any failure: the vectors are still returned
+                failures, failed = [error], len(pairs)
         with self._lock:
-            self.writes += len(items)
+            self.writes += len(items) - failed
+            self.failed_writes += failed
+        if failures:
+            self._warn_once(f"cannot store vectors ({_reason(failures[0])})")
+
+    def _warn_once(self, problem: str) -> None:
+        with self._lock:
+            warned, self._warned = self._warned, True
+        if not warned:
+            warnings.warn(
+                f"the vector cache {self._where()} {problem}; embedding goes on without it (see "
+                "VectorCache.failed_writes). Point cache= at a writable folder, free disk space, or pass cache=None.",
+                CacheWriteWarning,
+                stacklevel=5,
+            )
+
+    def _where(self) -> str:
+        if isinstance(self.store, _FolderStore):
+            return f"in {str(self.store.folder)!r}"
+        return f"in {type(self.store).__name__}"
+
+
+class CacheWriteWarning(UserWarning):
+    """A vector cache could not store (or read) vectors; they were computed and returned all the same."""
+
+
+def _reason(error: Exception) -> str:
+    if isinstance(error, OSError) and error.strerror:
+        where = f": {error.filename}" if error.filename else ""
+        return f"{error.strerror}{where}"
+    return f"{type(error).__name__}: {error}"
 
 
 def _encode(key: str, vector: np.ndarray, tokens: int) -> bytes:

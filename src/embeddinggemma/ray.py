@@ -9,7 +9,9 @@ bad rows back to the driver.
 
 A row whose text is not a string (``None``, a number) is an error naming its id, which stops the run;
 with ``on_bad_row="skip"`` it is kept with an empty vector and its ``error`` text instead, so it is
-reported, never silently dropped.
+reported, never silently dropped. :func:`embed_dataset` checks every row before Ray batches them, so a
+column that mixes strings and other types is named row by row too (Ray cannot put such a column into
+one batch).
 
 Install: ``pip install "embeddinggemma[ray]"``.
 """
@@ -18,20 +20,28 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from ._errors import EmbeddingGemmaError
-from ._pipeline import Embedder, lone_surrogate
+from ._inputs import lone_surrogate
+from ._pipeline import Embedder
 from ._settings import EmbeddingSettings
 
 if TYPE_CHECKING:
-    import pyarrow as pa
     import ray.data
 
-__all__ = ["BadRowError", "EmbedBatches", "EmbeddingRunReport", "embed_dataset", "summarize", "vectors_of"]
+__all__ = [
+    "BadRowError",
+    "EmbedBatches",
+    "EmbeddingRunReport",
+    "RowOptions",
+    "embed_dataset",
+    "summarize",
+    "vectors_of",
+]
 
 OnBadRow = Literal["error", "skip"]
 
@@ -40,12 +50,46 @@ class BadRowError(EmbeddingGemmaError, ValueError):
     """A row whose text (or title) cannot be embedded; the message names its id."""
 
 
-class EmbedBatches:
-    """For ``Dataset.map_batches(EmbedBatches, fn_constructor_kwargs=..., batch_format="pyarrow")``.
+@dataclass(frozen=True)
+class RowOptions:
+    """Which columns hold what, and what becomes of a row that cannot be embedded. Declared once:
+    :class:`EmbedBatches` and :func:`embed_dataset` take these as keywords."""
 
-    Adds ``vector_column`` (fixed-size lists of float32, unit length), ``tokens`` (the text's token count
-    with its prompt, -1 where a server backend cannot count) and ``truncated`` (longer than
-    ``max_seq_length``), and ``error`` (empty, or why the row was skipped).
+    text_column: str = "text"
+    """The column of texts to embed."""
+    title_column: str | None = None
+    """A column of titles for the document prompt (``None``: no titles)."""
+    id_column: str = "id"
+    """The column that names a row in errors and reports."""
+    vector_column: str = "vector"
+    """The column the vectors go to."""
+    on_bad_row: OnBadRow = "error"
+    """``error`` stops the run naming the row; ``skip`` keeps it without a vector, its ``error`` said."""
+
+    def __post_init__(self) -> None:
+        if self.on_bad_row not in ("error", "skip"):
+            raise ValueError(f"on_bad_row={self.on_bad_row!r} is unknown; use 'error' or 'skip'.")
+
+    def problem(self, row: Mapping[str, Any]) -> str:
+        """Why ``row`` cannot be embedded (``""`` when it can)."""
+        return _row_problem(row.get(self.text_column), row.get(self.title_column) if self.title_column else None)
+
+    def refuse(self, ids: list[Any], problems: list[str]) -> None:
+        """Under ``on_bad_row="error"``, stop naming the rows (by id) that have a problem."""
+        bad = [(row_id, problem) for row_id, problem in zip(ids, problems, strict=True) if problem]
+        if bad and self.on_bad_row == "error":
+            where = ", ".join(f"{self.id_column}={row_id!r} ({problem})" for row_id, problem in bad[:10])
+            raise BadRowError(f"{len(bad)} row(s) cannot be embedded: {where}. Fix them, or pass on_bad_row='skip'.")
+
+
+class EmbedBatches:
+    """For ``Dataset.map_batches(EmbedBatches, fn_constructor_kwargs=..., batch_format=...)``, any batch
+    format (``pyarrow``, ``pandas``, ``numpy``); the keywords besides ``settings`` and ``threads`` are those
+    of :class:`RowOptions`.
+
+    Adds ``vector_column`` (unit-length float32 vectors), ``tokens`` (the text's token count with its
+    prompt, -1 where a server backend cannot count) and ``truncated`` (longer than ``max_seq_length``), and
+    ``error`` (empty, or why the row was skipped).
 
     Example:
         .. code-block:: python
@@ -66,61 +110,43 @@ class EmbedBatches:
         self,
         settings: Mapping[str, Any] | EmbeddingSettings | None = None,
         *,
-        text_column: str = "text",
-        title_column: str | None = None,
-        id_column: str = "id",
-        vector_column: str = "vector",
-        on_bad_row: OnBadRow = "error",
         threads: int | None = None,
+        **options: Any,
     ) -> None:
-        if on_bad_row not in ("error", "skip"):
-            raise ValueError(f"on_bad_row={on_bad_row!r} is unknown; use 'error' or 'skip'.")
+        self.options = RowOptions(**options)
         if threads is not None:  # an actor given N CPUs runs N threads, not every core of the node
             os.environ["EMBEDDINGGEMMA_THREADS"] = str(threads)
         if not isinstance(settings, EmbeddingSettings):
             settings = EmbeddingSettings(**dict(settings or {}))
         self.embedder = Embedder(settings)
         self.dimensions = settings.dimensions
-        self.text_column, self.title_column, self.id_column = text_column, title_column, id_column
-        self.vector_column, self.on_bad_row = vector_column, on_bad_row
         self.embedder.runtime  # noqa: B018 - load the model once per actor, before the first batch
 
-    def __call__(self, batch: pa.Table) -> pa.Table:
-        import pyarrow as pa
-
-        columns = batch.column_names
-        for needed in (self.text_column, self.id_column, self.title_column):
-            if needed is not None and needed not in columns:
-                raise KeyError(f"the dataset has no column {needed!r} (columns: {', '.join(columns)}).")
-        texts = batch.column(self.text_column).to_pylist()
-        ids = batch.column(self.id_column).to_pylist()
-        titles = batch.column(self.title_column).to_pylist() if self.title_column else [None] * len(texts)
-        errors = [_row_problem(text, title) for text, title in zip(texts, titles, strict=True)]
-        bad = [i for i, problem in enumerate(errors) if problem]
-        if bad and self.on_bad_row == "error":
-            where = ", ".join(f"{self.id_column}={ids[i]!r} ({errors[i]})" for i in bad[:10])
-            raise BadRowError(f"{len(bad)} row(s) cannot be embedded: {where}. Fix them, or pass on_bad_row='skip'.")
-        good = [i for i, problem in enumerate(errors) if not problem]
+    def __call__(self, batch: Any) -> Any:
+        options = self.options
+        names = [options.text_column, options.id_column, *([options.title_column] if options.title_column else [])]
+        columns = _read_columns(batch, names)
+        texts, ids = columns[options.text_column], columns[options.id_column]
+        titles = columns[options.title_column] if options.title_column else [None] * len(texts)
+        checked = _read_columns(batch, ["error"]).get("error") if _has_column(batch, "error") else None
+        problems = [
+            (checked[i] if checked and checked[i] else "") or _row_problem(text, title)
+            for i, (text, title) in enumerate(zip(texts, titles, strict=True))
+        ]
+        options.refuse(ids, problems)
+        good = [i for i, problem in enumerate(problems) if not problem]
         vectors, report = self.embedder.embed_with_report(
-            [texts[i] for i in good], titles=[titles[i] for i in good] if self.title_column else None
+            [texts[i] for i in good], titles=[titles[i] for i in good] if options.title_column else None
         )
-        rows: list[list[float] | None] = [None] * len(texts)
+        rows: list[np.ndarray | None] = [None] * len(texts)
         tokens, truncated = [-1] * len(texts), [False] * len(texts)
         cut = set(report.truncated)
         for k, i in enumerate(good):
-            rows[i] = vectors[k].tolist()
+            rows[i] = vectors[k]
             tokens[i] = report.token_counts[k] if report.token_counts is not None else -1
             truncated[i] = k in cut
-        added = {
-            self.vector_column: pa.array(rows, type=pa.list_(pa.float32(), self.dimensions)),
-            "tokens": pa.array(tokens, type=pa.int32()),
-            "truncated": pa.array(truncated, type=pa.bool_()),
-            "error": pa.array(errors, type=pa.string()),
-        }
-        out = batch.drop_columns([name for name in added if name in columns])  # a re-run replaces them
-        for name, array in added.items():
-            out = out.append_column(name, array)
-        return out
+        added = {options.vector_column: rows, "tokens": tokens, "truncated": truncated, "error": problems}
+        return _with_columns(batch, added, self.dimensions)
 
 
 def _row_problem(text: object, title: object) -> str:
@@ -136,41 +162,104 @@ def _row_problem(text: object, title: object) -> str:
     return ""
 
 
+class _CheckRow:
+    """For ``Dataset.map``, before any batching: a row that cannot be embedded is named (``on_bad_row=
+    "error"``) or kept with its text and title columns emptied and its ``error`` said, so every block has
+    the same column types and Ray can batch them."""
+
+    def __init__(self, options: RowOptions) -> None:
+        self.options = options
+
+    def __call__(self, row: dict[str, Any]) -> dict[str, Any]:
+        options, problem = self.options, self.options.problem(row)
+        options.refuse([row.get(options.id_column)], [problem])
+        row = dict(row)
+        if problem:
+            row[options.text_column] = None
+            if options.title_column:
+                row[options.title_column] = None
+        row["error"] = problem
+        return row
+
+
+def _column_names(batch: Any) -> list[str]:
+    if hasattr(batch, "column_names"):  # pyarrow.Table
+        return list(batch.column_names)
+    return list(batch.keys() if isinstance(batch, dict) else batch.columns)  # numpy (a dict) or pandas
+
+
+def _has_column(batch: Any, name: str) -> bool:
+    return name in _column_names(batch)
+
+
+def _read_columns(batch: Any, names: list[str]) -> dict[str, list[Any]]:
+    """Columns of a pyarrow, pandas or numpy (dict of arrays) batch, as Python lists."""
+    present = _column_names(batch)
+    for name in names:
+        if name not in present:
+            raise KeyError(f"the dataset has no column {name!r} (columns: {', '.join(map(str, present))}).")
+    if hasattr(batch, "column_names"):  # pyarrow.Table
+        return {name: batch.column(name).to_pylist() for name in names}
+    return {name: list(batch[name].tolist()) for name in names}  # pandas.DataFrame or dict of numpy arrays
+
+
+def _with_columns(batch: Any, added: dict[str, list[Any]], dimensions: int) -> Any:
+    """``batch`` with ``added`` columns, in its own format (a re-run replaces them)."""
+    vector_column = next(iter(added))
+    if hasattr(batch, "column_names"):  # pyarrow.Table
+        import pyarrow as pa
+
+        vectors = [None if row is None else row.tolist() for row in added[vector_column]]
+        arrays = {
+            vector_column: pa.array(vectors, type=pa.list_(pa.float32(), dimensions)),
+            "tokens": pa.array(added["tokens"], type=pa.int32()),
+            "truncated": pa.array(added["truncated"], type=pa.bool_()),
+            "error": pa.array(added["error"], type=pa.string()),
+        }
+        out = batch.drop_columns([name for name in arrays if name in batch.column_names])
+        for name, array in arrays.items():
+            out = out.append_column(name, array)
+        return out
+    vectors = np.empty(len(added[vector_column]), dtype=object)
+    vectors[:] = added[vector_column]
+    columns = {
+        vector_column: vectors,
+        "tokens": np.asarray(added["tokens"], dtype=np.int32),
+        "truncated": np.asarray(added["truncated"], dtype=bool),
+        "error": np.asarray(added["error"], dtype=object),
+    }
+    if isinstance(batch, dict):  # numpy
+        return {**batch, **columns}
+    return batch.assign(**columns)  # pandas
+
+
 def embed_dataset(
     dataset: ray.data.Dataset,
     settings: Mapping[str, Any] | EmbeddingSettings | None = None,
     *,
-    text_column: str = "text",
-    title_column: str | None = None,
-    id_column: str = "id",
-    vector_column: str = "vector",
-    on_bad_row: OnBadRow = "error",
     actors: int | tuple[int, int] = 1,
     cpus_per_actor: float = 1,
     gpus_per_actor: float = 0,
     batch_size: int = 64,
+    **options: Any,
 ) -> ray.data.Dataset:
-    """``dataset`` with a vector column, embedded by a pool of ``actors`` (a size, or ``(min, max)``).
+    """``dataset`` with a vector column, embedded by a pool of ``actors`` (a size, or ``(min, max)``); the
+    other keywords are those of :class:`RowOptions`.
 
-    Each actor loads the model once and runs ``cpus_per_actor`` threads; with ``gpus_per_actor`` it gets
-    a GPU and the torch engine on it (``device="auto"``). Lazy, like every Ray Data transform.
+    Every row is checked first (a ``Dataset.map``), so a bad row is named by its id even where Ray could
+    not batch it. Each actor loads the model once and runs ``cpus_per_actor`` threads; with
+    ``gpus_per_actor`` it gets a GPU and the torch engine on it (``device="auto"``). Lazy, like every Ray
+    Data transform.
     """
     import ray.data
 
+    row_options = RowOptions(**options)
     size = {"size": actors} if isinstance(actors, int) else {"min_size": actors[0], "max_size": actors[1]}
     if isinstance(settings, EmbeddingSettings):
         settings = settings.core_settings().model_dump(exclude={"cache"}) | {"api_key": settings.api_key}
-    return dataset.map_batches(
+    return dataset.map(_CheckRow(row_options)).map_batches(
         EmbedBatches,
-        fn_constructor_kwargs={
-            "settings": settings,
-            "text_column": text_column,
-            "title_column": title_column,
-            "id_column": id_column,
-            "vector_column": vector_column,
-            "on_bad_row": on_bad_row,
-            "threads": max(1, int(cpus_per_actor)),
-        },
+        fn_constructor_kwargs={"settings": settings, "threads": max(1, int(cpus_per_actor)), **asdict(row_options)},
         batch_size=batch_size,
         batch_format="pyarrow",
         compute=ray.data.ActorPoolStrategy(**size),

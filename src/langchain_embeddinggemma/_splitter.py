@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from langchain_core.documents import Document
@@ -98,17 +98,26 @@ class EmbeddingGemmaTextSplitter(ChunkingSettings, TextSplitter):
         """The chunks of ``text`` (no title: ``title: none`` is counted)."""
         return [chunk.text for chunk in self._chunker.split(text)]
 
+    def split_documents(self, documents: Iterable[Document]) -> list[Document]:
+        """One document per chunk, each with its document's metadata and its offsets in it."""
+        documents = list(documents)
+        return self._chunked(
+            [d.page_content for d in documents], [d.metadata for d in documents], [d.id for d in documents]
+        )
+
     def create_documents(self, texts: list[str], metadatas: list[dict[Any, Any]] | None = None) -> list[Document]:
         """One document per chunk, each with its document's metadata and its offsets in it."""
+        return self._chunked(texts, metadatas, None)
+
+    def _chunked(
+        self, texts: Sequence[str], metadatas: Sequence[dict[Any, Any]] | None, ids: Sequence[str | None] | None
+    ) -> list[Document]:
         metadatas = metadatas or [{}] * len(texts)
         if len(metadatas) != len(texts):
             raise ValueError(f"{len(metadatas)} metadatas for {len(texts)} texts; pass one per text.")
         documents, dropped = [], 0
         for i, (text, metadata) in enumerate(zip(texts, metadatas, strict=True)):
-            if not isinstance(text, str):
-                raise TypeError(f"texts[{i}] is a {type(text).__name__}, not a string.")
-            title = metadata.get(self.title_key)
-            chunks = self._chunker.split(text, title=title if isinstance(title, str) else None)
+            chunks = self._chunker.split_document(text, metadata, index=i, id=ids[i] if ids else None)
             dropped += not chunks
             for chunk in chunks:
                 extra = {"start_index": chunk.start, "end_index": chunk.end}

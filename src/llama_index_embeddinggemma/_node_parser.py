@@ -86,14 +86,13 @@ class EmbeddingGemmaNodeParser(ChunkingSettings, NodeParser):
     def _parse_nodes(self, nodes: Sequence[BaseNode], show_progress: bool = False, **kwargs: Any) -> list[BaseNode]:
         out: list[BaseNode] = []
         self._offsets, self._dropped = {}, 0
-        for parent in get_tqdm_iterable(nodes, show_progress, "Splitting into EmbeddingGemma chunks"):
+        for i, parent in enumerate(get_tqdm_iterable(nodes, show_progress, "Splitting into EmbeddingGemma chunks")):
             text = parent.get_content(metadata_mode=MetadataMode.NONE)
-            title = parent.metadata.get(self.title_key)
 
             def embedded(body: str, parent: BaseNode = parent) -> str:
                 return self._child(parent, body).get_content(metadata_mode=MetadataMode.EMBED)
 
-            chunks = self._chunker.split(text, title=title if isinstance(title, str) else None, render=embedded)
+            chunks = self._chunker.split_document(text, parent.metadata, index=i, id=parent.node_id, render=embedded)
             self._dropped += not chunks
             source = parent.as_related_node_info()
             for i, chunk in enumerate(chunks):
