@@ -6,17 +6,18 @@ settings, a SHA-256 of every document, and a SHA-256 of every index file. What t
 
 - **Change detection.** A re-run reuses the index only when the documents, the embedding and chunking
   settings and the index files are all as recorded; otherwise it rebuilds and says why. A change of
-  engine, quantization, device, dtype or model weights is a change of the vector identity. An index written by an older
-  version of the app (whose LangChain index was a pickle) is rebuilt, never loaded.
+  engine, quantization, device, dtype or model weights is a change of the vector identity. An index
+  written by an older version of the app (whose LangChain index was a pickle) is rebuilt, never loaded.
 - **Leaving other files alone.** A folder holding files but no manifest of this app, or files its
   manifest does not list, is neither loaded nor overwritten. A rebuild deletes only the files the
   manifest lists, and only plain names inside the index folder.
+- **Trusting only what this user's apps wrote.** The manifest carries an HMAC-SHA256 of itself under a
+  key kept in the user's config folder (``rag_signing``), never in the index folder. A manifest that does
+  not verify (copied from another machine or user, or edited, its hashes rewritten to match tampered
+  files) is rebuilt with one line saying why, never served.
 
-What it does not do: prove who wrote the folder. It is not a signature; anyone who can write the folder
-can rewrite the manifest to match their own files (and so name any file in that folder for deletion:
-keep your own files out of it). That is why neither app stores or loads anything that can run code:
-no pickle, only JSON and FAISS's own binary format, read as data. A tampered folder can at worst hold
-wrong text (which the app shows, and sends to the LLM as context) or fail to load; it never runs code.
+And neither app stores or loads anything that can run code: no pickle, only JSON and FAISS's own binary
+format, read as data.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from rag_output import AppError
+from rag_signing import sign, verified
 
 from embeddinggemma import ChunkingSettings
 
@@ -59,6 +61,12 @@ def plan_index(folder: Path, app: str, settings: dict, documents: dict[str, str]
     manifest = _own_manifest(folder, app)
     if rebuild:
         return IndexPlan(False, f"rebuilding {folder} (--rebuild)")
+    if not verified(manifest):
+        return IndexPlan(
+            False,
+            f"rebuilding {folder}: its manifest is not signed with this user's key (copied from elsewhere, or "
+            "edited after this app wrote it), so it is not served",
+        )
     why = _why_rebuild(folder, manifest, settings, documents)
     if why:
         return IndexPlan(False, f"rebuilding {folder}: {why}")
@@ -95,7 +103,7 @@ def write_manifest(folder: Path, app: str, settings: dict, documents: dict[str, 
         "chunks": chunks,
         "index_files": _index_files(folder),
     }
-    (folder / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8")
+    (folder / MANIFEST).write_text(json.dumps(sign(manifest), indent=2, sort_keys=True), encoding="utf-8")
 
 
 def index_damaged(folder: Path, what: object) -> AppError:
