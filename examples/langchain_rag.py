@@ -1,15 +1,17 @@
-"""Retrieval-augmented generation with LangChain, EmbeddingGemma and a local Ollama LLM.
+"""Retrieval-augmented generation with LangChain, EmbeddingGemma and a local LLM (Ollama, or any
+OpenAI-compatible chat server).
 
 Load a folder of .md/.txt files, split them, embed each chunk with its document's title, index the
 vectors in FAISS (inner product of unit vectors = cosine similarity), save the index, and answer
-questions with an LCEL chain ``retriever | prompt | ChatOllama | StrOutputParser`` that cites its
-sources, streaming the answer. A re-run reuses the saved index unless the documents or the embedding
-settings changed. The index is saved as FAISS's own file plus JSON, never as a pickle, so loading it
-cannot run code.
+questions with an LCEL chain ``retriever | prompt | chat model | StrOutputParser`` that cites its
+sources, streaming the answer, then say which citations name retrieved passages. A re-run reuses the
+saved index unless the documents or the embedding settings changed. The index is saved as FAISS's own
+file plus JSON, never as a pickle, so loading it cannot run code.
 
 Run:  pip install "embeddinggemma[examples]"
       ollama serve & ollama pull gemma3:1b          # the LLM; --retrieval-only works without it
       python examples/langchain_rag.py -q "What does Matryoshka learning give me?"
+      python examples/langchain_rag.py --llm-url http://127.0.0.1:8080/v1   # llama-server, LM Studio, vLLM, ...
       python examples/langchain_rag.py --help       # docs folder, top-k, dimensions, backend, LLM, ...
 """
 
@@ -20,8 +22,9 @@ import sys
 from rag_corpus import fingerprint, load_corpus
 from rag_index import clear_index, index_settings, plan_index, write_manifest
 from rag_langchain_store import build_store, load_store, save_store
+from rag_llm import citations_line, langchain_chat_model, llm_hint, served_model
 from rag_options import cache_line, parse_args
-from rag_output import Passage, llm_hint, print_passages, run
+from rag_output import Passage, print_passages, run
 
 APP = "langchain_rag"
 
@@ -43,7 +46,6 @@ def main(argv: list[str] | None = None) -> int:
     from langchain_core.output_parsers import StrOutputParser
     from langchain_core.prompts import ChatPromptTemplate
     from langchain_core.runnables import RunnableLambda, RunnableParallel, RunnablePassthrough
-    from langchain_ollama import ChatOllama
 
     from langchain_embeddinggemma import EmbeddingGemmaEmbeddings, EmbeddingGemmaTextSplitter
 
@@ -81,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
         return "\n\n".join(f"[{d.metadata['source']}] {d.metadata['title']}\n{d.page_content}" for d in docs)
 
     retriever = RunnableLambda(retrieve, name="retriever")
-    llm = ChatOllama(model=args.llm, base_url=args.ollama_url, temperature=0)
+    model = served_model(args)
+    llm = langchain_chat_model(args, model)  # Ollama, or any OpenAI-compatible server (--llm-url)
     answer = (
         RunnablePassthrough.assign(context=lambda x: format_context(x["context"]))
         | ChatPromptTemplate.from_messages(PROMPT_MESSAGES)
@@ -95,16 +98,20 @@ def main(argv: list[str] | None = None) -> int:
         if args.retrieval_only:
             show(question, retriever.invoke(question))
             continue
+        answer, sources = "", []
         try:
             for chunk in rag_chain.stream(question):
                 if "context" in chunk:
                     show(question, chunk["context"])
-                    print(f"\nanswer ({args.llm}):")
+                    sources = [doc.metadata["source"] for doc in chunk["context"]]
+                    print(f"\nanswer ({model}):")
                 if "answer" in chunk:
+                    answer += chunk["answer"]
                     print(chunk["answer"], end="", flush=True)
             print()
-        except Exception as error:  # noqa: BLE001 - only Ollama failures are handled; others re-raise
-            hint = llm_hint(error, args.llm, args.ollama_url)
+            print(citations_line(answer, sources))
+        except Exception as error:  # noqa: BLE001 - only the LLM server's failures are handled; others re-raise
+            hint = llm_hint(error, args, model)
             if hint is None:
                 raise
             print(f"\n{hint}", file=sys.stderr)

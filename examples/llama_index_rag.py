@@ -1,15 +1,18 @@
-"""Retrieval-augmented generation with LlamaIndex, EmbeddingGemma and a local Ollama LLM.
+"""Retrieval-augmented generation with LlamaIndex, EmbeddingGemma and a local LLM (Ollama, or any
+OpenAI-compatible chat server).
 
-Read a folder of .md/.txt files into ``Document`` objects, split them with ``SentenceSplitter`` and
-embed each node with its document's title in an ``IngestionPipeline``, store the vectors in a
-``FaissVectorStore`` (inner product of unit vectors = cosine similarity) inside a ``StorageContext``,
+Read a folder of .md/.txt files into ``Document`` objects, split them into nodes of EmbeddingGemma
+tokens and embed each node with its document's title in an ``IngestionPipeline``, store the vectors in
+a ``FaissVectorStore`` (inner product of unit vectors = cosine similarity) inside a ``StorageContext``,
 persist it (JSON and FAISS's own format: nothing is pickled), and answer questions with a query engine
-over the Ollama LLM, printing the source nodes with their scores and streaming the answer. A re-run
-reloads the persisted index unless the documents or the embedding settings changed.
+over the LLM, printing the source nodes with their scores, streaming the answer, and saying which of its
+citations name retrieved nodes. A re-run reloads the persisted index unless the documents or the
+embedding settings changed.
 
 Run:  pip install "embeddinggemma[examples]"
       ollama serve & ollama pull gemma3:1b          # the LLM; --retrieval-only works without it
       python examples/llama_index_rag.py -q "What does Matryoshka learning give me?"
+      python examples/llama_index_rag.py --llm-url http://127.0.0.1:8080/v1   # llama-server, LM Studio, vLLM
       python examples/llama_index_rag.py --help     # docs folder, top-k, dimensions, backend, LLM, ...
 """
 
@@ -20,8 +23,9 @@ import sys
 from rag_corpus import fingerprint, load_corpus
 from rag_index import clear_index, index_damaged, index_settings, plan_index, write_manifest
 from rag_llama_index_store import build_index, persist_index, to_documents
+from rag_llm import citations_line, llama_index_llm, llm_hint, served_model
 from rag_options import cache_line, parse_args
-from rag_output import Passage, llm_hint, print_passages, run
+from rag_output import Passage, print_passages, run
 
 APP = "llama_index_rag"
 
@@ -43,7 +47,6 @@ def main(argv: list[str] | None = None) -> int:
     from llama_index.core import PromptTemplate, StorageContext, load_index_from_storage
     from llama_index.core.ingestion import IngestionPipeline
     from llama_index.core.schema import QueryBundle
-    from llama_index.llms.ollama import Ollama
     from llama_index.vector_stores.faiss import FaissVectorStore
 
     from llama_index_embeddinggemma import EmbeddingGemmaEmbedding, EmbeddingGemmaNodeParser
@@ -82,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
 
     # 3. Retrieval, and the LLM that writes an answer from the retrieved nodes.
     retriever = index.as_retriever(similarity_top_k=args.top_k)
-    llm = Ollama(model=args.llm, base_url=args.ollama_url, temperature=0, request_timeout=300)
+    model = served_model(args)
+    llm = llama_index_llm(args, model)  # Ollama, or any OpenAI-compatible server (--llm-url)
 
     # 4. Ask.
     for question in args.questions:
@@ -94,12 +98,15 @@ def main(argv: list[str] | None = None) -> int:
             # Building the query engine asks Ollama for the LLM's context window: it belongs in the try.
             query_engine = index.as_query_engine(llm=llm, streaming=True, text_qa_template=PromptTemplate(QA_PROMPT))
             response = query_engine.synthesize(QueryBundle(question), source_nodes)
-            print(f"\nanswer ({args.llm}):")
+            print(f"\nanswer ({model}):")
+            answer = ""
             for token in response.response_gen:
+                answer += token
                 print(token, end="", flush=True)
             print()
-        except Exception as error:  # noqa: BLE001 - only Ollama failures are handled; others re-raise
-            hint = llm_hint(error, args.llm, args.ollama_url)
+            print(citations_line(answer, [n.node.metadata["source"] for n in source_nodes]))
+        except Exception as error:  # noqa: BLE001 - only the LLM server's failures are handled; others re-raise
+            hint = llm_hint(error, args, model)
             if hint is None:
                 raise
             print(f"\n{hint}", file=sys.stderr)

@@ -42,6 +42,7 @@ def parse_args(
     if args.top_k < 1:
         parser.error(f"--top-k must be at least 1, got {args.top_k}")
     args.questions = args.question or [DEFAULT_QUESTION]
+    args.default_llm = DEFAULT_LLM
     if args.model is None and args.backend in (None, "local"):
         args.model = os.environ.get("EMBEDDINGGEMMA_MODEL")  # else the adapters' default, the hub id
     if args.base_url is None and args.backend == "ollama":
@@ -71,7 +72,17 @@ def _parser(app: str, description: str) -> argparse.ArgumentParser:
     add("--follow-links", action="store_true", help="also index links in --docs that point outside it")
     add("-q", "--question", action="append", help=f"question; repeat for several (default: {DEFAULT_QUESTION!r})")
     add("-k", "--top-k", type=int, default=4, help="passages to retrieve (default: 4)")
-    add("--llm", default=DEFAULT_LLM, help=f"Ollama chat model that writes the answer (default: {DEFAULT_LLM})")
+    add(
+        "--llm",
+        help=f"chat model that writes the answer (default: {DEFAULT_LLM} on Ollama; with --llm-url, the first "
+        "model the server lists)",
+    )
+    add(
+        "--llm-url",
+        help="an OpenAI-compatible chat server's /v1 address (llama-server, LM Studio, vLLM, Ollama's /v1) "
+        "instead of Ollama; its API key comes from $LLM_API_KEY or $OPENAI_API_KEY",
+    )
+    add("--llm-context", type=int, default=4096, help="the chat server's context window in tokens (default: 4096)")
     add("--ollama-url", default=OLLAMA_URL, help=f"Ollama server (default: {OLLAMA_URL})")
     add("--index-dir", type=Path, help="where the index is saved (default: a folder under ~/.cache/embeddinggemma)")
     add("--rebuild", action="store_true", help="rebuild the index even if a matching one exists")

@@ -1,4 +1,4 @@
-"""What the RAG apps print: retrieved passages, notes, Ollama hints, and one-line errors instead of tracebacks."""
+"""What the RAG apps print: retrieved passages, notes, and one-line errors instead of tracebacks."""
 
 from __future__ import annotations
 
@@ -36,23 +36,6 @@ def print_passages(question: str, passages: Sequence[Passage]) -> None:
 def note(message: str) -> None:
     """A one-line remark about the input (a skipped file), on stderr so that stdout stays the answer."""
     print(f"note: {message}", file=sys.stderr)
-
-
-def llm_hint(error: BaseException, llm: str, url: str) -> str | None:
-    """A one-line hint when ``error`` means Ollama is down or the LLM is not pulled; else ``None``."""
-    import httpx
-    import ollama
-
-    if isinstance(error, ollama.ResponseError):
-        if error.status_code == 404:
-            return f"hint: the LLM {llm!r} is not pulled on {url}: run `ollama pull {llm}` (or pass --retrieval-only)"
-        return f"hint: Ollama at {url} answered {error.status_code}: {error.error} (see the `ollama serve` log)"
-    if isinstance(error, ConnectionError | httpx.TransportError):
-        return (
-            f"hint: Ollama is not reachable at {url}: start it with `ollama serve` and `ollama pull {llm}` "
-            "(or pass --retrieval-only)"
-        )
-    return None
 
 
 def run(main: Callable[[], int]) -> None:

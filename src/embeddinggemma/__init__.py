@@ -3,6 +3,8 @@
 Importing this package imports no engine, server client or torch; the model loads on first use.
 """
 
+from importlib.metadata import PackageNotFoundError, version
+
 from ._chunking import Chunk, TextChunker
 from ._errors import (
     EmbeddingGemmaError,
@@ -21,6 +23,11 @@ from ._prompts import TASKS, TaskPrompts, apply_prompt, is_prompted
 from ._registry import BACKENDS, DEFAULT_MODEL, DEFAULT_OLLAMA_URL, ENGINES, QUANTIZATIONS
 from ._settings import DIMENSIONS, MAX_SEQ_LENGTH, ChunkingSettings, EmbeddingSettings
 from ._vector_cache import CacheStore, CacheWriteWarning, VectorCache
+
+try:
+    __version__ = version("embeddinggemma")  # the one version source: pyproject.toml
+except PackageNotFoundError:  # run from a source tree that was never installed
+    __version__ = "0+unknown"
 
 __all__ = [
     "BACKENDS",
