@@ -39,7 +39,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "embeddinggemma.__main__",
         ),
     ),
-    ("adapters", ("langchain_embeddinggemma*", "llama_index_embeddinggemma*")),
+    ("adapters", ("langchain_embeddinggemma*", "llama_index_embeddinggemma*", "llama_index.embeddings.embeddinggemma")),
 ]
 
 
