@@ -8,8 +8,8 @@ from disk as a text needs them (:mod:`embeddinggemma._token_rows`). Tokenization
 tokenizer (:mod:`embeddinggemma._tokenizer`), id for id the model's Hugging Face tokenizer, so token
 counts and truncation match the torch path exactly.
 
-Each text runs on its own (batch of one): a padded batch spends work on padding, and int8's dynamic
-quantization would make a text's vector depend on the other texts in its batch.
+Texts run in calls of similar lengths (:data:`BATCH_TOKENS`); ``int8`` runs one text per call, since its
+dynamic quantization would make a text's vector depend on the other texts of its call.
 """
 
 from __future__ import annotations
@@ -34,6 +34,11 @@ _ARTIFACT_NAMES = {artifact.precision: artifact.name for artifact in artifacts_o
 """The command line's name for each precision's artifact."""
 PRECISIONS = tuple(_ARTIFACT_NAMES)
 _SUFFIX = ".onnx"
+BATCH_TOKENS = 1024
+"""Padded tokens per ONNX Runtime call. Texts sorted by length are packed up to this many (texts × the
+longest): a dozen-token text alone leaves the CPU's matrix units idle. Measured on this repository's
+2-core machines (400 STSBenchmark sentences of ~16 tokens, float32): 3.5x the docs/s of one text per
+call, vectors equal to 1e-6; 450-token passages go two at a time, as fast as one at a time."""
 
 
 def build(
@@ -118,6 +123,9 @@ class OnnxModel:
                 f"`python -m embeddinggemma quantize {model} --quantization {_ARTIFACT_NAMES[precision]}`."
             ) from exc
         self.full_dimensions = int(self._session.get_outputs()[0].shape[-1])
+        # int8's dynamic quantization scales a MatMul's activations per tensor: in a batch, a text's vector
+        # would depend on the other texts. float32 and the 4-bit MatMulNBits (activations per row) do not.
+        self._rows_are_independent = precision != "int8"
         self._lock = threading.Lock()  # one run at a time: the session already uses every core
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
@@ -128,9 +136,34 @@ class OnnxModel:
 
         out = np.empty((len(texts), self.full_dimensions), dtype=np.float32)
         encoded = self._tokenizer.encode(texts, max_seq_length)  # cut as the torch path cuts: <bos> … <eos>
-        with self._lock:
-            for i, ids in enumerate(tqdm(encoded, disable=not show_progress, unit="text")):
-                embeds = (self._rows(np.asarray(ids)) * self._scale)[None]
-                mask = np.ones((1, embeds.shape[1]), dtype=np.int64)
-                out[i] = self._session.run(None, {"inputs_embeds": embeds, "attention_mask": mask})[0][0]
+        rows = batch_size if self._rows_are_independent else 1
+        with self._lock, tqdm(total=len(texts), disable=not show_progress, unit="text") as progress:
+            for group in by_length(encoded, BATCH_TOKENS, rows):
+                out[group] = self._run([encoded[i] for i in group])
+                progress.update(len(group))
         return out
+
+    def _run(self, batch: list[list[int]]) -> np.ndarray:
+        """One call: the texts padded to the longest, the padding masked (keys only, as transformers does)."""
+        longest = max(len(ids) for ids in batch)
+        embeds = np.zeros((len(batch), longest, self._rows.width), dtype=np.float32)
+        mask = np.zeros((len(batch), longest), dtype=np.int64)
+        for row, ids in enumerate(batch):
+            embeds[row, : len(ids)] = self._rows(np.asarray(ids)) * self._scale
+            mask[row, : len(ids)] = 1
+        return self._session.run(None, {"inputs_embeds": embeds, "attention_mask": mask})[0]
+
+
+def by_length(encoded: Sequence[Sequence[int]], budget: int, rows: int) -> list[list[int]]:
+    """Indices of ``encoded`` in calls of similar lengths: sorted by length, each call at most ``rows`` texts
+    and ``budget`` padded tokens (a longer text alone). The caller puts each vector back at its index."""
+    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
+    groups: list[list[int]] = []
+    for i in order:
+        group = groups[-1] if groups else None
+        # Sorted ascending: the text joining a call is its longest, so the call pads to its length.
+        if group is not None and len(group) < rows and (len(group) + 1) * len(encoded[i]) <= budget:
+            group.append(i)
+        else:
+            groups.append([i])
+    return groups
