@@ -1,152 +1,60 @@
-"""Fixtures: a tiny random-weight EmbeddingGemma built at test time, and the real model when set."""
+"""Fixtures (the tiny model, the real model, a local Ray cluster) and the collection hook that marks each test
+with its kind, the folder it lives in. The helpers these rest on live in ``tests/_support``."""
 
 from __future__ import annotations
 
-import atexit
-import functools
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import pytest
+from _support import REAL_MODEL, require_torch, tiny_768_model_path, tiny_model_path
 
-REAL_MODEL = os.environ.get("EMBEDDINGGEMMA_MODEL")
-MODEL_CARD_SIMILARITIES = [0.301, 0.636, 0.493, 0.489]
-QUANTIZED_TEXTS = [
-    "which planet is known as the red planet",
-    "mars venus jupiter saturn " * 6,
-    "a",
-    "the quick brown fox jumps over the lazy dog " * 30,
-    "embedding <eos> search retrieval",
-]
-"""Short, repeated, one-letter, long and special-token texts: what the quantized runtimes are checked on."""
-"""The model card's query "Which planet is known as the Red Planet?" against its four planet sentences."""
+KINDS = ("unit", "integration", "e2e", "real_model")
+"""The test folders, each a marker of the same name (registered in pyproject.toml)."""
+TESTS = Path(__file__).resolve().parent
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The one way to mark a real-model test: ``@pytest.mark.real_model``; it runs when the model is set."""
-    if REAL_MODEL:
-        return
+    """Mark each test with its folder's kind; without EMBEDDINGGEMMA_MODEL, skip the real-model ones."""
     skip = pytest.mark.skip(reason="EMBEDDINGGEMMA_MODEL is not set (run ../shared/models/fetch-embeddinggemma)")
     for item in items:
-        if "real_model" in item.keywords:
+        try:
+            kind = item.path.resolve().relative_to(TESTS).parts[0]
+        except ValueError:  # not under tests/
+            continue
+        if kind not in KINDS:
+            raise pytest.UsageError(f"{item.nodeid}: a test lives in the folder of its kind, one of {KINDS}")
+        item.add_marker(kind)
+        if "real_model" in item.keywords and not REAL_MODEL:
             item.add_marker(skip)
-
-
-PROMPTS = {
-    "query": "task: search result | query: ",
-    "document": "title: none | text: ",
-    "STS": "task: sentence similarity | query: ",
-}
-
-_CORPUS = [
-    "task: search result | query: title: none | text: which planet is known as the red planet",
-    "mars venus jupiter saturn earth planets solar system sun moon space rocket orbit",
-    "the quick brown fox jumps over the lazy dog a an of to in is are was were be",
-    "embedding vector search retrieval document query sentence similarity clustering classification",
-    "code fact checking question answering none title text task result",
-]
-
-
-def _tokenizer(folder: Path):
-    from tokenizers import Tokenizer, models, pre_tokenizers, processors, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    tok = Tokenizer(models.BPE(unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    trainer = trainers.BpeTrainer(
-        vocab_size=400,
-        special_tokens=["<pad>", "<eos>", "<bos>", "<unk>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-    )
-    tok.train_from_iterator(_CORPUS * 4, trainer)
-    tok.post_processor = processors.TemplateProcessing(
-        single="<bos> $A <eos>", special_tokens=[("<bos>", 2), ("<eos>", 1)]
-    )
-    from tokenizers import decoders
-
-    tok.decoder = decoders.ByteLevel()
-    fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok, bos_token="<bos>", eos_token="<eos>", pad_token="<pad>", unk_token="<unk>"
-    )
-    fast.save_pretrained(folder)
-    return fast
-
-
-def build_tiny_model(folder: Path, hidden_size: int = 32, seed: int = 0) -> Path:
-    """EmbeddingGemma's exact module stack, scaled down, with random weights and its prompts.
-
-    ``hidden_size=768`` gives the shape llama.cpp's gemma-embedding graph needs (Dense back to hidden).
-    """
-    import torch
-    from sentence_transformers import SentenceTransformer, models
-    from transformers import Gemma3TextConfig, Gemma3TextModel
-
-    torch.manual_seed(seed)
-    tokenizer = _tokenizer(folder)
-    config = Gemma3TextConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=hidden_size,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        head_dim=16,  # query_pre_attn_scalar stays 256: exercises the GGUF converter's query-scale fold
-        max_position_embeddings=2048,
-        sliding_window=16,
-        layer_types=["sliding_attention", "full_attention"],
-        use_bidirectional_attention=True,
-        pad_token_id=0,
-        eos_token_id=1,
-        bos_token_id=2,
-    )
-    Gemma3TextModel(config).save_pretrained(folder, safe_serialization=True)
-    transformer = models.Transformer(str(folder), max_seq_length=2048)
-    pooling = models.Pooling(hidden_size, pooling_mode="mean", include_prompt=True)
-    up = models.Dense(hidden_size, 128, bias=False, activation_function=torch.nn.Identity())
-    down = models.Dense(128, 768, bias=False, activation_function=torch.nn.Identity())
-    model = SentenceTransformer(
-        modules=[transformer, pooling, up, down, models.Normalize()], prompts=PROMPTS, device="cpu"
-    )
-    model.save(str(folder))
-    return folder
-
-
-@functools.cache
-def tiny_model_path() -> str:
-    """Build the tiny model once per test process (768-d output, like the real model)."""
-    folder = Path(tempfile.mkdtemp(prefix="tiny-embeddinggemma-"))
-    atexit.register(shutil.rmtree, folder, ignore_errors=True)
-    return str(build_tiny_model(folder))
-
-
-@functools.cache
-def tiny_768_model_path() -> str:
-    """The tiny model at hidden size 768 (about 1M parameters): the shape llama.cpp's graph and 4-bit
-    blocks need. Built once per test process."""
-    folder = Path(tempfile.mkdtemp(prefix="tiny-embeddinggemma-768-"))
-    atexit.register(shutil.rmtree, folder, ignore_errors=True)
-    return str(build_tiny_model(folder, hidden_size=768))
-
-
-def flip_bits(path: Path, every: int = 4096) -> None:
-    """One flipped bit per ``every`` bytes, size and modification time unchanged (what a bad disk does)."""
-    before = path.stat()
-    data = bytearray(path.read_bytes())
-    for offset in range(every // 2, len(data), every):
-        data[offset] ^= 0x10
-    path.write_bytes(bytes(data))
-    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
 
 
 @pytest.fixture(scope="session")
 def tiny_model() -> str:
+    """The tiny random-weight model (hidden size 32, 768-d output); skips the test without torch."""
+    require_torch()
     return tiny_model_path()
 
 
 @pytest.fixture(scope="session")
+def tiny_768_model() -> str:
+    """The tiny model at hidden size 768 (llama.cpp's graph and 4-bit blocks); skips the test without torch."""
+    require_torch()
+    return tiny_768_model_path()
+
+
+@pytest.fixture(scope="session")
 def real_model() -> str:
-    """The real model's folder; only tests marked ``real_model`` (skipped without it) ask for it."""
-    assert REAL_MODEL, "mark the test @pytest.mark.real_model"
+    """The real model's folder; only tests in ``tests/real_model`` (skipped without it) ask for it."""
+    assert REAL_MODEL, "a test that needs the real weights lives in tests/real_model"
     return REAL_MODEL
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    """A local Ray cluster (2 CPUs) for one test module; skips it where Ray Data is not installed."""
+    ray = pytest.importorskip("ray", reason="needs Ray (pip install -e '.[ray]')")
+    pytest.importorskip("ray.data", reason="needs Ray Data (pip install -e '.[ray]')")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    ray.data.DataContext.get_current().enable_progress_bars = False
+    yield ray
+    ray.shutdown()

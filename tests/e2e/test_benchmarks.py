@@ -1,5 +1,7 @@
 """Every benchmark script end to end on the tiny model, at its smallest sizes, so none of them rots: the
-output fields present and sane. Timings are never asserted (they depend on the machine's load)."""
+output fields present and sane. Timings are never asserted (they depend on the machine's load). The scripts'
+pure pieces are checked in ``tests/unit`` (``test_throughput_config.py``, ``test_quality_helpers.py``,
+``test_beir_metrics.py``)."""
 
 from __future__ import annotations
 
@@ -9,32 +11,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from _support.eval_data import sts_eval_dir
 
 from benchmarks import _harness, quality, reindex, scale_out, throughput
 
-pytestmark = pytest.mark.e2e
-
 SCRIPTS = ("throughput", "quality", "reindex", "scale_out")
-STS_ROWS = [
-    ("a man is playing a guitar .", "a man plays the guitar .", 4.8),
-    ("a man is playing a guitar .", "a woman is slicing an onion .", 0.2),
-    ("the cat sits on the mat .", "a cat is sitting on a mat .", 4.6),
-    ("the cat sits on the mat .", "stocks fell sharply on monday .", 0.0),
-    ("a child rides a bike .", "a kid is riding a bicycle .", 4.4),
-    ("a child rides a bike .", "a man plays the guitar .", 0.6),
-    ("two dogs run on the beach .", "dogs are running along the shore .", 4.2),
-    ("two dogs run on the beach .", "the market closed higher today .", 0.1),
-    ("a woman is cutting vegetables .", "a woman slices an onion .", 3.6),
-    ("the plane is taking off .", "an airplane departs from the runway .", 4.5),
-]
-
-
-def _sts_eval_dir(folder: Path) -> Path:
-    """A miniature eval folder in the shared layout: ``stsbenchmark/pairs.tsv`` only."""
-    (folder / "stsbenchmark").mkdir(parents=True)
-    lines = ["sentence1\tsentence2\tscore"] + [f"{a}\t{b}\t{s}" for a, b, s in STS_ROWS]
-    (folder / "stsbenchmark" / "pairs.tsv").write_text("\n".join(lines) + "\n")
-    return folder
 
 
 def _assert_machine(machine: dict) -> None:
@@ -90,62 +71,6 @@ def test_every_script_runs_by_path_and_as_a_module(script: str, tmp_path) -> Non
 # --- throughput.py -----------------------------------------------------------------------------------
 
 
-def test_configurations_are_a_table_of_adapter_keywords() -> None:
-    extra = throughput.parse_extra(['onnx={"engine": "onnxruntime"}'])
-    assert extra == {"onnx": {"engine": "onnxruntime"}}
-    table = throughput.config_table(extra)
-    names = list(table)
-    assert names[:3] == ["peer:langchain", "peer:llama_index", "sentence_transformers"]  # peers measured first
-    assert table["langchain:default"]["kwargs"] == {} and table["llama_index:int8"]["kwargs"] == {
-        "quantization": "int8"
-    }
-    assert table["llama_index:onnx"] == {
-        "kind": "ours",
-        "adapter": "llama_index",
-        "runtime": "onnx",
-        "kwargs": {"engine": "onnxruntime"},
-    }
-    assert throughput.select(table, ["int8", "peer:langchain"], []) == [
-        "peer:langchain",
-        "langchain:int8",
-        "llama_index:int8",
-    ]
-    assert throughput.select(table, ["sentence_transformers"], ["onnx"])[-2:] == ["langchain:onnx", "llama_index:onnx"]
-    assert throughput.select(table, ["langchain:onnx"], ["onnx"]) == ["langchain:onnx"]
-    with pytest.raises(ValueError, match="unknown"):
-        throughput.select(table, ["nope"], [])
-    with pytest.raises(ValueError):
-        throughput.parse_extra(["no-equals-sign"])
-
-
-def test_corpus_is_deterministic_and_bounded(tmp_path) -> None:
-    def words(text: str) -> int:
-        return len(text.split())
-
-    first = throughput.build_corpus(words, 6, tmp_path / "missing.tsv", target_tokens=60, longest=80, queries=4)
-    again = throughput.build_corpus(words, 6, tmp_path / "missing.tsv", target_tokens=60, longest=80, queries=4)
-    assert first == again
-    passages, queries = first
-    assert len(passages) == 6 and len(queries) == 4
-    assert all(0 < words(p) <= 80 for p in passages)
-
-
-def test_short_corpus_is_the_first_distinct_sts_sentences(tmp_path) -> None:
-    pairs_file = _sts_eval_dir(tmp_path) / "stsbenchmark" / "pairs.tsv"
-    passages, queries = throughput.short_corpus(pairs_file, 5, queries=3)
-    assert passages == [
-        "a man is playing a guitar .",
-        "a man plays the guitar .",
-        "a woman is slicing an onion .",
-        "the cat sits on the mat .",
-        "a cat is sitting on a mat .",
-    ]
-    assert len(queries) == 3 and not set(queries) & set(passages)
-    assert queries[0] == "an airplane departs from the runway ."  # from the end of the file
-    with pytest.raises(ValueError, match="distinct sentences"):
-        throughput.short_corpus(pairs_file, 500)
-
-
 def test_throughput_on_the_tiny_model(tiny_model: str, tmp_path) -> None:
     out = tmp_path / "throughput.json"
     argv = ["--model", tiny_model, "--passages", "4", "--queries", "3", "--threads", "1", "--json", str(out)]
@@ -187,7 +112,7 @@ def test_throughput_on_the_tiny_model(tiny_model: str, tmp_path) -> None:
 
 def test_throughput_short_corpus_with_sts_on_the_tiny_model(tiny_model: str, tmp_path) -> None:
     out = tmp_path / "short.json"
-    eval_dir = _sts_eval_dir(tmp_path / "eval")
+    eval_dir = sts_eval_dir(tmp_path / "eval")
     argv = ["--model", tiny_model, "--corpus", "short", "--passages", "6", "--queries", "2", "--threads", "1"]
     argv += ["--configs", "langchain:default", "--no-prepare", "--no-reference", "--eval-dir", str(eval_dir)]
     argv += ["--sts", "--sts-pairs", "8", "--json", str(out)]

@@ -1,0 +1,184 @@
+"""``quantization="int4"``: ONNX Runtime with block-wise 4-bit weights (``MatMulNBits``) and an 8-bit token table.
+
+Tiny random-weight model (hidden size 768, the shape the other on-device tests use; every projection's
+input width, 768 / 64 / 32 / 128, is a multiple of the 32-weight block) through ``Embedder`` and both
+adapters. The real model's checks, and what was measured on it, are in ``tests/real_model/test_int4_real.py``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from _support import QUANTIZED_TEXTS, flip_bits
+from _support.vectors import cosines, unit
+
+TEXTS = QUANTIZED_TEXTS
+TINY_FLOOR = 0.95
+"""Cosine to float32 on the random-weight model (measured 0.977-0.988): random weights have none of the
+structure that trained ones quantize well with, so this only catches a broken graph, not a recipe."""
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_768_model) -> str:
+    return tiny_768_model
+
+
+@pytest.fixture
+def private_tiny(tiny, tmp_path) -> str:
+    """A copy of the tiny model without its artifacts: a test that builds or damages them owns them."""
+    return str(shutil.copytree(tiny, tmp_path / "model", ignore=shutil.ignore_patterns("quantized")))
+
+
+@pytest.fixture(scope="module")
+def int4(tiny):
+    from embeddinggemma._engines.onnx import OnnxModel
+
+    return OnnxModel(tiny, precision="int4")
+
+
+@functools.cache
+def _st(model: str):
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(model, device="cpu")
+
+
+def reference(model: str, texts: list[str]) -> np.ndarray:
+    return _st(model).encode(texts, convert_to_numpy=True)
+
+
+def encode(model, texts, max_seq_length=2048):
+    return model.encode(texts, max_seq_length=max_seq_length, batch_size=32, show_progress=False)
+
+
+# ------------------------------------------------------------------------------------------- the artifact
+def test_every_projection_is_block_wise_4_bit_and_the_dense_layers_8_bit(int4):
+    import onnx
+
+    from embeddinggemma._engines.onnx_int4 import BLOCK_SIZE
+    from embeddinggemma._engines.onnx_table import table_paths
+
+    graph = onnx.load(str(int4.artifact), load_external_data=False).graph
+    weights = {tensor.name for tensor in graph.initializer}
+    assert not [n.name for n in graph.node if n.op_type == "MatMul" and n.input[1] in weights]
+    quantized = [n for n in graph.node if n.op_type == "MatMulNBits"]
+    attributes = [{a.name: a.i for a in n.attribute} for n in quantized]
+    assert len(quantized) == 2 * 7 + 2  # two layers of q, k, v, o, gate, up, down; two Dense layers
+    assert [a["bits"] for a in attributes] == [4] * 14 + [8, 8]
+    assert {a["block_size"] for a in attributes} == {BLOCK_SIZE}
+    assert all(a["K"] % BLOCK_SIZE == 0 for a in attributes)  # no padded blocks at these widths
+    assert any(n.op_type == "Mul" and n.name.endswith("awq.mul") for n in graph.node)  # channel scales
+    manifest = json.loads(int4.artifact.with_name(int4.artifact.name + ".json").read_text())
+    names = {int4.artifact.name, int4.artifact.name + ".data", *(p.name for p in table_paths(int4.artifact))}
+    assert set(manifest["files"]) == names and manifest["quantization"] == "int4"
+
+
+def test_settings_route_int4_to_onnx_runtime(tiny):
+    from embeddinggemma import QUANTIZATIONS, Embedder
+    from embeddinggemma._runtimes import resolve
+
+    assert "int4" in QUANTIZATIONS
+    assert resolve(Embedder(model=tiny, quantization="int4").settings).engine == "onnxruntime"
+    with pytest.raises(ValueError, match="runs on onnxruntime"):
+        Embedder(model=tiny, quantization="int4", engine="llama.cpp")
+
+
+# ------------------------------------------------------------------------------------------- the vectors
+def test_unit_vectors_close_to_float32(tiny):
+    from embeddinggemma import Embedder
+
+    core = Embedder(model=tiny, quantization="int4")
+    vectors = np.array(core.embed(TEXTS))
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert cosines(vectors, reference(tiny, core.prompt(TEXTS, "document"))).min() > TINY_FLOOR
+
+
+def test_counts_and_truncation_like_the_hf_tokenizer(tiny, int4):
+    tokenizer = _st(tiny).tokenizer
+    hf = tokenizer(TEXTS)["input_ids"]
+    assert int4.count_tokens(TEXTS) == [len(ids) for ids in hf]
+    long = [t for t, ids in zip(TEXTS, hf, strict=True) if len(ids) > 12]
+    assert len(long) >= 2
+    kept = [tokenizer.decode(ids[1:11]) for ids in tokenizer(long)["input_ids"]]  # <bos> 10 tokens <eos>
+    assert int4.count_tokens(kept) == [12] * len(long)
+    np.testing.assert_array_equal(encode(int4, long, max_seq_length=12), encode(int4, kept))
+
+
+def test_vectors_do_not_depend_on_batch_or_order(int4):
+    batched = encode(int4, TEXTS)
+    np.testing.assert_array_equal(np.concatenate([encode(int4, [t]) for t in TEXTS]), batched)
+    np.testing.assert_array_equal(encode(int4, TEXTS[::-1])[::-1], batched)
+
+
+def test_both_adapters_with_prompts_and_dimensions(tiny):
+    from embeddinggemma import Embedder
+    from langchain_embeddinggemma import EmbeddingGemmaEmbeddings
+    from llama_index_embeddinggemma import EmbeddingGemmaEmbedding
+
+    core = Embedder(model=tiny, quantization="int4")
+    docs = ["Mars is red.", "Venus is hot.", "Jupiter is big."]
+    ref_docs = reference(tiny, core.prompt(docs, "document"))
+    ref_query = reference(tiny, core.prompt(["red planet"], "query"))
+    lc = EmbeddingGemmaEmbeddings(model=tiny, quantization="int4")
+    li = EmbeddingGemmaEmbedding(model_name=tiny, quantization="int4")
+    for documents, query in (
+        (lc.embed_documents(docs), lc.embed_query("red planet")),
+        (li.get_text_embedding_batch(docs), li.get_query_embedding("red planet")),
+    ):
+        assert cosines(documents, ref_docs).min() > TINY_FLOOR
+        assert cosines([query], ref_query).min() > TINY_FLOOR
+    np.testing.assert_allclose(lc.embed_documents(docs), li.get_text_embedding_batch(docs), atol=1e-6)
+    small = EmbeddingGemmaEmbeddings(model=tiny, quantization="int4", dimensions=128).embed_documents(docs)
+    np.testing.assert_allclose(np.array(small), unit(np.array(lc.embed_documents(docs))[:, :128]), atol=1e-5)
+
+
+# ------------------------------------------------------------------------------------------- damage, imports
+@pytest.mark.parametrize("which", [".onnx", ".onnx.data", ".table.npy", ".scales.npy"])
+def test_a_damaged_int4_artifact_is_rebuilt_not_used(private_tiny, which):
+    import embeddinggemma._runtimes as runtimes
+    from embeddinggemma import Embedder
+    from embeddinggemma.quantize import build_onnx
+
+    def vectors() -> np.ndarray:
+        runtimes._shared.clear()  # what a new process would load
+        return np.asarray(Embedder(model=private_tiny, quantization="int4").embed(TEXTS))
+
+    intact = vectors()
+    artifact = build_onnx(private_tiny, "int4")
+    target = artifact.with_name(artifact.name + ".data") if which == ".onnx.data" else artifact.with_suffix(which)
+    before = target.read_bytes()
+    flip_bits(target, every=512)
+    assert target.read_bytes() != before
+    np.testing.assert_allclose(vectors(), intact, atol=1e-6)
+
+
+def test_builds_and_runs_without_torch_and_leaves_logging_alone(private_tiny):
+    code = (
+        "import sys, logging\nsys.modules['torch'] = None\n"
+        "from embeddinggemma import Embedder\n"
+        f"vectors = Embedder(model={private_tiny!r}, quantization='int4').embed(['mars', 'venus'])\n"
+        "assert len(vectors) == 2 and len(vectors[0]) == 768\n"
+        "print('torch' in sys.modules and sys.modules['torch'] is not None, logging.getLogger().handlers)"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.stdout.strip().splitlines()[-1] == "False []"
+    assert "[INFO]" not in run.stderr  # ONNX Runtime's quantizer prints a line per node unless silenced
+    assert list((Path(private_tiny) / "quantized").glob("embeddinggemma-int4-*.onnx"))  # built in there
+
+
+def test_quantizer_import_restores_the_root_logger():
+    from embeddinggemma._engines.onnx_int4 import _quantizer_class
+
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    _quantizer_class()
+    assert root.handlers == handlers and root.level == level
