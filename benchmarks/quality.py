@@ -139,7 +139,7 @@ class Score:
 
 def matryoshka_cut(vectors: Mapping[str, np.ndarray], dimensions: int) -> dict[str, np.ndarray]:
     """The package's own Matryoshka step (cut + re-normalise + checks) applied to full-size vectors:
-    what the adapters return when asked for ``dimensions`` (tests/test_real_model.py checks it)."""
+    what the adapters return when asked for ``dimensions`` (tests/real_model/test_real_model.py checks it)."""
     from embeddinggemma import shape_vectors
 
     texts = list(vectors)

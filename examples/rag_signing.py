@@ -25,8 +25,8 @@ _SCHEME = "hmac-sha256:"
 
 
 def key_path() -> Path:
-    config = os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"
-    return Path(config) / "embeddinggemma" / "index-key"
+    config_home = os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"
+    return Path(config_home) / "embeddinggemma" / "index-key"
 
 
 def signing_key() -> bytes:

@@ -58,3 +58,14 @@ def ray_cluster():
     ray.data.DataContext.get_current().enable_progress_bars = False
     yield ray
     ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def chat_server(tmp_path_factory):
+    """A real chat model (SmolLM2-135M-Instruct) served on loopback by llama.cpp's OpenAI-compatible server,
+    behind a recording proxy; fetched once into the user cache. Skips where it cannot be had."""
+    from _support.chat_server import RecordingProxy, chat_model_file, llama_cpp_chat_server
+
+    log = tmp_path_factory.mktemp("chat-server") / "server.log"
+    with llama_cpp_chat_server(chat_model_file(), log) as upstream, RecordingProxy(upstream) as proxy:
+        yield proxy

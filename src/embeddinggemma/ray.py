@@ -257,7 +257,9 @@ def embed_dataset(
     size = {"size": actors} if isinstance(actors, int) else {"min_size": actors[0], "max_size": actors[1]}
     if isinstance(settings, EmbeddingSettings):
         settings = settings.core_settings().model_dump(exclude={"cache"}) | {"api_key": settings.api_key}
-    return dataset.map(_CheckRow(row_options)).map_batches(
+    # The check reserves no CPU: where Ray does not fuse it into the actors' stage, a task of its own must
+    # not wait for a CPU the actor pool holds (one actor of every CPU would otherwise never get its input).
+    return dataset.map(_CheckRow(row_options), num_cpus=0).map_batches(
         EmbedBatches,
         fn_constructor_kwargs={"settings": settings, "threads": max(1, int(cpus_per_actor)), **asdict(row_options)},
         batch_size=batch_size,

@@ -41,7 +41,13 @@ def run_app(app: str, index_dir: Path, *args: str, url: str, docs: Path = SAMPLE
     if "--cache-dir" not in args and "--no-cache" not in args:  # never the user's cache: one beside the index
         command += ["--cache-dir", f"{index_dir}-vectors"]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    env["XDG_CONFIG_HOME"] = str(config_home(index_dir))  # the key that signs manifests: the test's, not the user's
     return subprocess.run(command, capture_output=True, text=True, timeout=900, env=env, check=False)
+
+
+def config_home(index_dir: Path) -> Path:
+    """The config folder (and so the manifest-signing key) of the app runs around ``index_dir``."""
+    return index_dir.parent / "config-home"
 
 
 def passages(stdout: str) -> list[tuple[int, float, str]]:

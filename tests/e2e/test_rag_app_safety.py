@@ -14,7 +14,18 @@ import pytest
 
 # The examples folder is not a package; pytest's pythonpath (pyproject.toml) makes its modules importable.
 import rag_index
-from _support.apps import APPS, PNG, SAMPLE_DOCS, closed_port_url, one_line_error, passages, run_app, sources
+import rag_signing
+from _support.apps import (
+    APPS,
+    PNG,
+    SAMPLE_DOCS,
+    closed_port_url,
+    config_home,
+    one_line_error,
+    passages,
+    run_app,
+    sources,
+)
 
 # Where each app keeps the chunk texts: JSON that a tampered folder can change.
 DOCSTORE = {"langchain_rag": "chunks.json", "llama_index_rag": "docstore.json"}
@@ -39,14 +50,22 @@ def malicious_pickle(marker: Path) -> bytes:
     return payload
 
 
-def forge_manifest(index: Path, **changes: object) -> None:
-    """What anyone who can write the folder can do: make the manifest list their files with their hashes."""
+def forge_manifest(index: Path, *, signed: bool = False, **changes: object) -> None:
+    """What anyone who can write the folder can do: make the manifest list their files with their hashes.
+    ``signed``: with the user's own key too, as only someone who also stole that key could."""
     path = index / rag_index.MANIFEST
     manifest = json.loads(path.read_text())
     files = sorted(p for p in index.iterdir() if p.name != rag_index.MANIFEST)
     manifest["index_files"] = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
     manifest.update(changes)
+    if signed:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("XDG_CONFIG_HOME", str(config_home(index)))
+            manifest = rag_signing.sign(manifest)
     path.write_text(json.dumps(manifest))
+
+
+NOT_SIGNED = "its manifest is not signed with this user's key"
 
 
 @pytest.mark.parametrize("app", APPS)
@@ -68,19 +87,27 @@ def test_a_pickle_in_the_index_folder_never_runs_even_with_a_forged_manifest(app
     built = run_app(app, index, "--retrieval-only", url=down)
     assert built.returncode == 0, built.stderr
 
-    # A manifest of the current format that lists the pickle with its true hash: the app loads only the
-    # files it reads (JSON and FAISS's format) and never opens index.pkl.
+    # A manifest that lists the pickle with its true hash, but is not signed with the user's key: rebuilt
+    # (deleting only what it lists), never served.
     (index / "index.pkl").write_bytes(malicious_pickle(marker))
     forge_manifest(index)
+    rebuilt = run_app(app, index, "--retrieval-only", url=down)
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert NOT_SIGNED in rebuilt.stdout and "reusing the index" not in rebuilt.stdout
+    assert not (index / "index.pkl").exists() and not marker.exists()
+
+    # Signed with the user's own key (someone who stole it): served, and still the app loads only the
+    # files it reads (JSON and FAISS's format), never index.pkl.
+    (index / "index.pkl").write_bytes(malicious_pickle(marker))
+    forge_manifest(index, signed=True)
     reused = run_app(app, index, "--retrieval-only", url=down)
     assert reused.returncode == 0, reused.stderr
     assert "reusing the index" in reused.stdout
     assert passages(reused.stdout) == passages(built.stdout)
     assert not marker.exists()
 
-    # A manifest forged as the older format (whose LangChain index was a pickle): rebuilt, never loaded;
-    # the rebuild deletes only what that manifest lists.
-    forge_manifest(index, format=1)
+    # Signed and forged as the older format (whose LangChain index was a pickle): rebuilt, never loaded.
+    forge_manifest(index, signed=True, format=1)
     rebuilt = run_app(app, index, "--retrieval-only", url=down)
     assert rebuilt.returncode == 0, rebuilt.stderr
     assert "written by an older version of this app (not loading it)" in rebuilt.stdout
@@ -89,26 +116,54 @@ def test_a_pickle_in_the_index_folder_never_runs_even_with_a_forged_manifest(app
 
 
 @pytest.mark.parametrize("app", APPS)
-def test_a_tampered_docstore_yields_wrong_text_and_runs_no_code(app, tmp_path):
+def test_a_tampered_docstore_is_rebuilt_not_served_and_runs_no_code(app, tmp_path):
     index, marker, down = tmp_path / "index", tmp_path / "pwned", closed_port_url()
     built = run_app(app, index, "--retrieval-only", "-k", "1", url=down)
     assert built.returncode == 0, built.stderr
     top = passages(built.stdout)[0][2]
-
     docstore = index / DOCSTORE[app]
-    docstore.write_text(replace_texts(json.loads(docstore.read_text()), top, "TAMPERED text planted in the index."))
+    planted = "TAMPERED text planted in the index."
+
+    # Edited, and the manifest's hashes rewritten to match: the signature no longer verifies.
+    docstore.write_text(replace_texts(json.loads(docstore.read_text()), top, planted))
     forge_manifest(index)
     tampered = run_app(app, index, "--retrieval-only", "-k", "1", url=down)
     assert tampered.returncode == 0, tampered.stderr
-    assert "reusing the index" in tampered.stdout
-    assert passages(tampered.stdout)[0][2] == top
-    assert "TAMPERED text planted in the index." in tampered.stdout  # wrong text: the worst it can do
+    assert NOT_SIGNED in tampered.stdout and planted not in tampered.stdout
+    assert passages(tampered.stdout) == passages(built.stdout)
 
-    docstore.write_bytes(malicious_pickle(marker))  # a pickle where the app expects JSON
-    forge_manifest(index)
+    # With the user's stolen key, wrong text is the worst it can do; a pickle where JSON belongs runs nothing.
+    docstore.write_text(replace_texts(json.loads(docstore.read_text()), top, planted))
+    forge_manifest(index, signed=True)
+    served = run_app(app, index, "--retrieval-only", "-k", "1", url=down)
+    assert "reusing the index" in served.stdout and planted in served.stdout
+    docstore.write_bytes(malicious_pickle(marker))
+    forge_manifest(index, signed=True)
     error = one_line_error(run_app(app, index, "--retrieval-only", url=down))
     assert f"cannot load the index in {index}" in error and "--rebuild" in error
     assert not marker.exists()
+
+
+@pytest.mark.parametrize("app", APPS)
+def test_an_index_copied_from_another_user_is_rebuilt_and_the_key_stays_private(app, tmp_path):
+    index, down = tmp_path / "index", closed_port_url()
+    built = run_app(app, index, "--retrieval-only", url=down)
+    assert built.returncode == 0, built.stderr
+    key = config_home(index) / "embeddinggemma" / "index-key"
+    assert key.is_file() and (key.stat().st_mode & 0o777) == 0o600
+    assert not any(path.name == key.name for path in index.iterdir())  # never in the index folder
+    manifest = json.loads((index / rag_index.MANIFEST).read_text())  # still readable JSON
+    assert manifest["signature"].startswith("hmac-sha256:") and manifest["app"] == app
+
+    key.write_text("00" * 32)  # another user's key (or this index copied to another machine)
+    copied = run_app(app, index, "--retrieval-only", url=down)
+    assert copied.returncode == 0, copied.stderr
+    assert NOT_SIGNED in copied.stdout and passages(copied.stdout) == passages(built.stdout)
+    assert "reusing the index" in run_app(app, index, "--retrieval-only", url=down).stdout  # re-signed
+
+    key.chmod(0o644)
+    error = one_line_error(run_app(app, index, "--retrieval-only", url=down))
+    assert "can be read or written by other users" in error and f"chmod 600 {key}" in error
 
 
 def replace_texts(value: object, source: str, text: str) -> str:

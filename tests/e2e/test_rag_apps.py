@@ -143,3 +143,21 @@ def test_an_index_built_on_ray_is_loaded_unchanged_and_answers_as_one_built_in_p
     in_process = run_app(app, local_index, "--retrieval-only", "--no-cache", "-k", "5", url=down)
     assert "building a new index" in in_process.stdout
     assert passages(from_ray.stdout) == passages(in_process.stdout) and len(passages(in_process.stdout)) == 5
+
+
+@pytest.mark.parametrize("app", APPS)
+def test_an_openai_compatible_llm_that_cannot_answer_gets_one_line_and_the_passages(app, tmp_path):
+    from _support.openai import OpenAIEmbeddingsServer  # serves no chat model: every chat request is a 404
+
+    index = tmp_path / "index"
+    down = run_app(app, index, "--llm-url", f"{closed_port_url()}/v1", "--llm", "some-model", url=closed_port_url())
+    assert down.returncode == 1 and "Traceback" not in down.stderr
+    assert len(passages(down.stdout)) == 4  # the passages are printed before the LLM is asked
+    assert "hint: no chat server answers at" in down.stderr.strip().splitlines()[-1]
+    with OpenAIEmbeddingsServer(embed=lambda texts: [[1.0] * 768 for _ in texts]) as server:
+        missing = run_app(app, index, "--llm-url", server.url, "--llm", "some-model", url=closed_port_url())
+    assert missing.returncode == 1 and "Traceback" not in missing.stderr
+    assert len(passages(missing.stdout)) == 4
+    assert "has no model 'some-model': pass --llm" in missing.stderr.strip().splitlines()[-1]
+    chats = [body for body in server.bodies("/v1/chat/completions")]
+    assert chats and all(chat["model"] == "some-model" for chat in chats)

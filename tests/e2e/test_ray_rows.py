@@ -7,27 +7,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-pytestmark = pytest.mark.e2e
-ray = pytest.importorskip("ray")
-pytest.importorskip("ray.data")
-
-from embeddinggemma import Embedder  # noqa: E402
-from embeddinggemma.ray import EmbedBatches, RowOptions, embed_dataset, summarize, vectors_of  # noqa: E402
+from embeddinggemma import Embedder
+from embeddinggemma.ray import EmbedBatches, RowOptions, embed_dataset, summarize, vectors_of
 
 MIXED = [{"id": f"row-{i}", "text": (f"Moon number {i} is small." if i % 3 else i), "title": "Moons"} for i in range(9)]
 
 
-@pytest.fixture(scope="module")
-def cluster():
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    ray.data.DataContext.get_current().enable_progress_bars = False
-    yield
-    ray.shutdown()
-
-
 @pytest.mark.parametrize("blocks", [1, 3, None], ids=["one-block", "three-blocks", "a-block-per-row"])
-def test_a_column_mixing_strings_and_numbers_names_each_bad_row(cluster, tiny_model, blocks):
-    dataset = ray.data.from_items(MIXED, override_num_blocks=blocks)
+def test_a_column_mixing_strings_and_numbers_names_each_bad_row(ray_cluster, tiny_model, blocks):
+    dataset = ray_cluster.data.from_items(MIXED, override_num_blocks=blocks)
     with pytest.raises(Exception, match=r"id='row-[036]' \(text is a int, not a string\)"):
         embed_dataset(dataset, {"model": tiny_model}, title_column="title", batch_size=4).materialize()
     embedded = embed_dataset(dataset, {"model": tiny_model}, title_column="title", batch_size=4, on_bad_row="skip")
@@ -40,16 +28,16 @@ def test_a_column_mixing_strings_and_numbers_names_each_bad_row(cluster, tiny_mo
 
 
 @pytest.mark.parametrize("batch_format", ["pyarrow", "pandas", "numpy"])
-def test_embed_batches_answers_in_the_batch_format_it_is_given(cluster, tiny_model, batch_format):
+def test_embed_batches_answers_in_the_batch_format_it_is_given(ray_cluster, tiny_model, batch_format):
     rows = [{"id": i, "text": f"Passage {i} about moons."} for i in range(6)]
     out = (
-        ray.data.from_items(rows, override_num_blocks=2)
+        ray_cluster.data.from_items(rows, override_num_blocks=2)
         .map_batches(
             EmbedBatches,
             fn_constructor_kwargs={"settings": {"model": tiny_model, "dimensions": 128}},
             batch_format=batch_format,
             batch_size=3,
-            compute=ray.data.ActorPoolStrategy(size=1),
+            compute=ray_cluster.data.ActorPoolStrategy(size=1),
         )
         .take_all()
     )

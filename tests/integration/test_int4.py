@@ -113,9 +113,10 @@ def test_counts_and_truncation_like_the_hf_tokenizer(tiny, int4):
 
 
 def test_vectors_do_not_depend_on_batch_or_order(int4):
+    # Texts share a call (4-bit MatMulNBits quantizes activations per row): only float rounding may differ.
     batched = encode(int4, TEXTS)
-    np.testing.assert_array_equal(np.concatenate([encode(int4, [t]) for t in TEXTS]), batched)
-    np.testing.assert_array_equal(encode(int4, TEXTS[::-1])[::-1], batched)
+    np.testing.assert_allclose(np.concatenate([encode(int4, [t]) for t in TEXTS]), batched, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(encode(int4, TEXTS[::-1])[::-1], batched, rtol=0, atol=1e-6)
 
 
 def test_both_adapters_with_prompts_and_dimensions(tiny):

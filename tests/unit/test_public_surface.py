@@ -105,3 +105,19 @@ def test_a_chunking_option_is_declared_once_and_reaches_both_splitters():
             inherited = splitter.model_fields[name]
             assert (inherited.default, inherited.description) == (field.default, field.description), name
             assert field.description, f"{name} has no doc line"
+
+
+def test_llama_index_finds_the_integration_under_its_own_import_path():
+    import llama_index_embeddinggemma
+    from llama_index.embeddings.embeddinggemma import EmbeddingGemmaEmbedding, EmbeddingGemmaNodeParser
+
+    assert EmbeddingGemmaEmbedding is llama_index_embeddinggemma.EmbeddingGemmaEmbedding  # the class, not a copy
+    assert EmbeddingGemmaNodeParser is llama_index_embeddinggemma.EmbeddingGemmaNodeParser
+
+
+def test_the_version_has_one_source():
+    from importlib import metadata
+
+    import embeddinggemma
+
+    assert embeddinggemma.__version__ == metadata.version("embeddinggemma")

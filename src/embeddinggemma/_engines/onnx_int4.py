@@ -14,7 +14,7 @@ weights' input rows are multiplied by ``s`` and the activation by ``1/s`` (one `
 float32), with ``s = mean|x| ** alpha`` measured by running the float32 graph over the built-in
 :data:`CALIBRATION` texts, and ``alpha`` searched per group to minimise that group's output error under
 4-bit rounding. With that and 8-bit Dense layers: 0.993 / 0.983, and the model card's similarities move by
-up to 0.023 (measured on the real model; see tests/test_int4.py), for 2.5 MB more than all-4-bit.
+up to 0.023 (measured on the real model; see tests/real_model/test_int4_real.py), for 2.5 MB more than all-4-bit.
 
 The weights go to a data file beside the graph, each at a page-aligned offset: ONNX Runtime maps them,
 repacks them for its kernels and lets the mapping go, so loading never holds a protobuf copy of them.
