@@ -26,6 +26,7 @@ from _support.apps import (
     SAMPLE_DOCS,
     check_answer,
     closed_port_url,
+    config_home,
     embedding_bars,
     index_state,
     passages,
@@ -132,6 +133,7 @@ def test_an_index_built_on_ray_is_loaded_unchanged_and_answers_as_one_built_in_p
     command = [sys.executable, str(EXAMPLES / "ray_ingest.py"), "--app", app, "--docs", str(SAMPLE_DOCS)]
     command += ["--index-dir", str(ray_index), "--model", tiny_model_path(), "--no-cache", "--actors", "2"]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    env["XDG_CONFIG_HOME"] = str(config_home(ray_index))  # one signing key for the ingest and the app runs
     ingested = subprocess.run(command, capture_output=True, text=True, timeout=900, env=env, check=False)
     assert ingested.returncode == 0, ingested.stderr[-3000:]
     assert "embedded on Ray (2 actor(s))" in ingested.stdout

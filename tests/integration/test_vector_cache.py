@@ -98,7 +98,8 @@ def test_a_damaged_entry_is_recomputed_never_returned(tiny_model, tmp_path, dama
         first.write_bytes(b"")
     again = VectorCache(tmp_path)
     vectors = Embedder(model=tiny_model, cache=again).embed(TEXTS)
-    np.testing.assert_array_equal(vectors, expected)
+    # the damaged text is recomputed alone, not in the batch it first shared: equal up to float rounding
+    np.testing.assert_allclose(vectors, expected, rtol=0, atol=1e-6)
     assert again.rejected == 1 and again.writes == 1 and again.hits == 2
     assert VectorCache(tmp_path).get([], 768) == []
 
