@@ -102,6 +102,13 @@ ENGINE_TABLE: tuple[Engine, ...] = (
         devices=("cpu", "cuda", "mps"),
     ),
     Engine(
+        "openvino",
+        "OpenVINO on the CPU (Intel's runtime): the same exact float32 graph as ONNX Runtime, compiled by OpenVINO",
+        module="embeddinggemma._engines.openvino",
+        needs=("openvino",),
+        extra="openvino",
+    ),
+    Engine(
         "llama.cpp",
         "llama.cpp in process, on GGUF files (built from the folder, or one you pass)",
         module="embeddinggemma._engines.gguf",

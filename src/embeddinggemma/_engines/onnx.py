@@ -93,13 +93,15 @@ def load(spec: RuntimeSpec) -> OnnxModel:
     return OnnxModel(spec.model, precision=spec.quantization or "f32")
 
 
-class OnnxModel:
-    """EmbeddingGemma as an ONNX Runtime session, safe to share between threads."""
+class GraphModel:
+    """The model's ONNX graph behind any runner, safe to share between threads: the artifact, the tokenizer,
+    the token rows, and texts batched by length. A runner (ONNX Runtime here; OpenVINO in :mod:`.openvino`)
+    supplies :meth:`_infer`."""
 
-    def __init__(self, model: str, *, precision: str = "f32") -> None:
-        if precision not in PRECISIONS:
-            raise ValueError(f"precision={precision!r} is not an ONNX precision; use one of {PRECISIONS}.")
-        ort = require("onnxruntime", what="the ONNX Runtime engine", extra=None)
+    rows_are_independent = True
+    """Whether a text's vector is independent of the other texts of its call (batches allowed)."""
+
+    def __init__(self, model: str, precision: str) -> None:
         from .._tokenizer import load_tokenizer
 
         folder = Path(model)
@@ -110,23 +112,9 @@ class OnnxModel:
         else:
             self._rows = Int8Rows(*table_paths(self.artifact))
         self._scale = np.float32(np.sqrt(self._rows.width))
-
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads()
-        options.inter_op_num_threads = 1
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        try:
-            self._session = ort.InferenceSession(str(self.artifact), options, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # a foreign file: say which and how to rebuild
-            raise ModelLoadError(
-                f"ONNX Runtime could not load {str(self.artifact)!r}: {exc}. Delete it to rebuild it, or run "
-                f"`python -m embeddinggemma quantize {model} --quantization {_ARTIFACT_NAMES[precision]}`."
-            ) from exc
-        self.full_dimensions = int(self._session.get_outputs()[0].shape[-1])
-        # int8's dynamic quantization scales a MatMul's activations per tensor: in a batch, a text's vector
-        # would depend on the other texts. float32 and the 4-bit MatMulNBits (activations per row) do not.
-        self._rows_are_independent = precision != "int8"
-        self._lock = threading.Lock()  # one run at a time: the session already uses every core
+        self._lock = threading.Lock()  # one run at a time: the runner already uses every core
+        self.full_dimensions = 0
+        """Set by the runner from its compiled graph's output."""
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         return self._tokenizer.count(texts)
@@ -136,7 +124,7 @@ class OnnxModel:
 
         out = np.empty((len(texts), self.full_dimensions), dtype=np.float32)
         encoded = self._tokenizer.encode(texts, max_seq_length)  # cut as the torch path cuts: <bos> … <eos>
-        rows = batch_size if self._rows_are_independent else 1
+        rows = batch_size if self.rows_are_independent else 1
         with self._lock, tqdm(total=len(texts), disable=not show_progress, unit="text") as progress:
             for group in by_length(encoded, BATCH_TOKENS, rows):
                 out[group] = self._run([encoded[i] for i in group])
@@ -151,6 +139,37 @@ class OnnxModel:
         for row, ids in enumerate(batch):
             embeds[row, : len(ids)] = self._rows(np.asarray(ids)) * self._scale
             mask[row, : len(ids)] = 1
+        return self._infer(embeds, mask)
+
+    def _infer(self, embeds: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+
+class OnnxModel(GraphModel):
+    """EmbeddingGemma as an ONNX Runtime session."""
+
+    def __init__(self, model: str, *, precision: str = "f32") -> None:
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision={precision!r} is not an ONNX precision; use one of {PRECISIONS}.")
+        ort = require("onnxruntime", what="the ONNX Runtime engine", extra=None)
+        super().__init__(model, precision)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads()
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        try:
+            self._session = ort.InferenceSession(str(self.artifact), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # a foreign file: say which and how to rebuild
+            raise ModelLoadError(
+                f"ONNX Runtime could not load {str(self.artifact)!r}: {exc}. Delete it to rebuild it, or run "
+                f"`python -m embeddinggemma quantize {model} --quantization {_ARTIFACT_NAMES[precision]}`."
+            ) from exc
+        self.full_dimensions = int(self._session.get_outputs()[0].shape[-1])
+        # int8's dynamic quantization scales a MatMul's activations per tensor: in a batch, a text's vector
+        # would depend on the other texts. float32 and the 4-bit MatMulNBits (activations per row) do not.
+        self.rows_are_independent = precision != "int8"
+
+    def _infer(self, embeds: np.ndarray, mask: np.ndarray) -> np.ndarray:
         return self._session.run(None, {"inputs_embeds": embeds, "attention_mask": mask})[0]
 
 
