@@ -40,6 +40,12 @@ class _RowFile:
             )
         return unique, raw, inverse
 
+    def span(self, start: int, stop: int) -> np.ndarray:
+        """Rows ``start`` to ``stop`` as uint8, in one read."""
+        count = max(0, min(stop, self.rows) - start)
+        raw = os.pread(self._fd, count * self._row_bytes, self._offset + start * self._row_bytes)
+        return np.frombuffer(raw, np.uint8).reshape(count, self._row_bytes)
+
 
 class SafetensorsRows:
     """Rows of one 2-D float tensor of a safetensors file, as float32."""
@@ -60,12 +66,17 @@ class SafetensorsRows:
     def __call__(self, ids: np.ndarray) -> np.ndarray:
         """Float32 rows ``(len(ids), width)`` for token ids in any order (repeats read once)."""
         _, raw, inverse = self._file.read(ids)
+        return self._float(raw)[inverse]
+
+    def span(self, start: int, stop: int) -> np.ndarray:
+        """Float32 rows ``start`` to ``stop`` (a block of the table, read at once)."""
+        return self._float(self._file.span(start, stop))
+
+    def _float(self, raw: np.ndarray) -> np.ndarray:
         stored = raw.view(self._stored)
         if self._dtype == "BF16":  # bfloat16 is the top half of a float32
-            rows = (stored.astype(np.uint32) << 16).view(np.float32)
-        else:
-            rows = stored.astype(np.float32, copy=False)
-        return rows[inverse]
+            return (stored.astype(np.uint32) << 16).view(np.float32)
+        return stored.astype(np.float32, copy=False)
 
 
 class Int8Rows:

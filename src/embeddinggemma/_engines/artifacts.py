@@ -39,18 +39,20 @@ def build_once(
     *,
     files: Sequence[Path],
     record: dict[str, object],
+    recipe: dict[str, object] | None = None,
     force: bool = False,
     finish: Callable[[Path], object] | None = None,
 ) -> Path:
     """``target``, built from ``folder`` unless its manifest's files are all there and intact.
 
     ``write(folder, temporary)`` writes the main file, which is then renamed into place; ``finish(target)``
-    writes what is made from it (still under the lock). The manifest, written last, holds ``record`` and
-    the size and hash of every file in ``files``: an interrupted build is never taken for a finished one.
+    writes what is made from it (still under the lock). The manifest, written last, holds ``record``, the
+    ``recipe`` (how the files were made: an artifact made by another recipe is rebuilt) and the size and
+    hash of every file in ``files``: an interrupted build is never taken for a finished one.
     """
     # A file lock, not a thread lock: two processes must not both run a minutes-long conversion.
     with FileLock(str(target) + ".lock"):
-        problem = artifact_damage(target, expected=[path.name for path in files])
+        problem = artifact_damage(target, expected=[path.name for path in files], recipe=recipe)
         if problem is None and not force:
             return target
         if target.exists() and problem is not None:
@@ -71,6 +73,7 @@ def build_once(
                 # artifact_path put it in the name: hashing the model folder again would read ~1.2 GB twice
                 "source_fingerprint": target.stem.rsplit("-", 1)[-1],
                 **record,
+                **({"recipe": recipe} if recipe is not None else {}),
                 "seconds": round(time.perf_counter() - started, 1),
                 "files": record_files(files),
             },
@@ -123,9 +126,11 @@ def read_manifest(artifact: Path) -> dict | None:
     return manifest if isinstance(manifest, dict) else None
 
 
-def artifact_damage(artifact: Path, expected: Sequence[str] = ()) -> str | None:
-    """Why ``artifact`` cannot be used as it is (not built, damaged, half-written, or built without a file
-    this version writes: ``expected``), or None when intact."""
+def artifact_damage(
+    artifact: Path, expected: Sequence[str] = (), recipe: dict[str, object] | None = None
+) -> str | None:
+    """Why ``artifact`` cannot be used as it is (not built, damaged, half-written, built without a file this
+    version writes: ``expected``, or by another ``recipe``), or None when intact."""
     if not artifact.exists():
         return "not built yet"
     manifest = read_manifest(artifact)
@@ -135,6 +140,8 @@ def artifact_damage(artifact: Path, expected: Sequence[str] = ()) -> str | None:
     missing = [name for name in expected if not isinstance(recorded, dict) or name not in recorded]
     if missing:
         return f"it was built without {missing[0]} (by an older version)"
+    if recipe is not None and manifest.get("recipe") != recipe:
+        return f"it was built by recipe {manifest.get('recipe')!r}; this version builds {recipe!r}"
     return damage(artifact.parent, recorded)
 
 

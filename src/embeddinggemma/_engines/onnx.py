@@ -1,20 +1,22 @@
-"""The ONNX Runtime engine on the CPU: EmbeddingGemma exact in float32 (the default on CPU), with int8
-weights, or with block-wise int4 weights (``MatMulNBits``, the smallest).
+"""The ONNX Runtime engine on the CPU: EmbeddingGemma exact in float32 (the default on CPU), or with
+block-wise 8-bit (``int8``) or mostly 4-bit (``int4``, the smallest) ``MatMulNBits`` weights.
 
 The graph (built once from the model folder by :func:`build`, no torch needed: :mod:`.onnx_graph`
-writes it from the safetensors, :mod:`.onnx_int8` / :mod:`.onnx_int4` quantize it) runs the
+writes it from the safetensors, :mod:`.onnx_nbits` quantizes it) runs the
 transformer, mean pooling and both Dense layers on *scaled token embeddings*; the token rows are read
 from disk as a text needs them (:mod:`embeddinggemma._token_rows`). Tokenization uses the light
 tokenizer (:mod:`embeddinggemma._tokenizer`), id for id the model's Hugging Face tokenizer, so token
 counts and truncation match the torch path exactly.
 
-Texts run in calls of similar lengths (:data:`BATCH_TOKENS`); ``int8`` runs one text per call, since its
-dynamic quantization would make a text's vector depend on the other texts of its call.
+Texts run in calls of similar lengths (:data:`BATCH_TOKENS`); every precision quantizes activations per
+row, so a text's vector never depends on the other texts of its call.
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,6 +29,7 @@ from .._threads import threads
 from .._token_rows import Int8Rows, SafetensorsRows
 from .artifacts import artifact_path, build_once, data_path
 from .base import RuntimeSpec
+from .onnx_nbits import RECIPES
 from .onnx_table import table_paths
 
 TOKEN_TABLE = "embed_tokens.weight"
@@ -50,16 +53,14 @@ def build(
     if precision not in PRECISIONS:
         raise ValueError(f"quantization={precision!r} is not an ONNX type; use one of {', '.join(PRECISIONS)}.")
     target = artifact_path(folder, precision, _SUFFIX, cache_dir)
-    if precision == "f32":
-        files = [target, data_path(target)]
-    else:
-        files = [target, *([data_path(target)] if precision == "int4" else []), *table_paths(target)]
+    files = [target, data_path(target), *([] if precision == "f32" else table_paths(target))]
     return build_once(
         folder,
         target,
         lambda source, temporary: _write(source, temporary, target, precision),
         files=files,
         record={"format": "onnx", "quantization": precision, "converter": "embeddinggemma._engines.onnx_graph"},
+        recipe=RECIPES[precision].recipe() if precision in RECIPES else None,
         force=force,
     )
 
@@ -67,26 +68,48 @@ def build(
 def _write(folder: Path, temporary: Path, target: Path, precision: str) -> None:
     # The writers import onnx (6 MB), which loading a built artifact never needs.
     require("onnx", what="building the ONNX graph", extra=None)
-    from .onnx_graph import write_onnx_graph
+    if precision == "f32":  # streamed from the safetensors: under 100 MB
+        from .onnx_graph import write_onnx_graph
 
-    if precision == "f32":
         write_onnx_graph(folder, temporary, data_name=data_path(target).name)
-        return
-    from .onnx_int4 import quantize_graph_int4
-    from .onnx_int8 import quantize_graph
+    elif sys.executable:
+        _write_in_child(folder, temporary, target, precision)
+    else:  # embedded without an interpreter to start
+        write_quantized(str(folder), str(temporary), str(target), precision)
+
+
+def _write_in_child(folder: Path, temporary: Path, target: Path, precision: str) -> None:
+    """A quantized build runs the float32 graph over calibration texts (~700 MB): in a process of its own,
+    whose memory goes back to the system when it ends, instead of staying in the user's process. Started
+    with ``-c``, never by importing the user's ``__main__`` (as multiprocessing's spawn would)."""
+    code = "import sys; from embeddinggemma._engines.onnx import write_quantized; write_quantized(*sys.argv[1:])"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(path for path in sys.path if path)}  # this process's imports
+    command = [sys.executable, "-c", code, str(folder), str(temporary), str(target), precision]
+    run = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    if run.returncode != 0:
+        raise ModelLoadError(
+            f"building the {precision} ONNX model of {str(folder)!r} failed (exit {run.returncode}):\n"
+            f"{run.stderr[-3000:]}"
+        )
+
+
+def write_quantized(folder: str, temporary: str, target: str, precision: str) -> None:
+    """The graph of ``precision`` at ``temporary`` (its data file and int8 token table under ``target``'s
+    names): the float32 graph written, calibrated and quantized one weight at a time."""
+    from .onnx_graph import write_onnx_graph
+    from .onnx_nbits import quantize_graph_nbits
     from .onnx_table import write_int8_table
 
-    float_graph = temporary.with_name(temporary.name + ".f32.onnx")
+    source, written, final = Path(folder), Path(temporary), Path(target)
+    float_graph = written.with_name(written.name + ".f32.onnx")
     try:
-        write_onnx_graph(folder, float_graph)
-        if precision == "int4":  # its 4-bit weights in a data file beside it, as f32's
-            quantize_graph_int4(float_graph, temporary, model_folder=folder, data_name=data_path(target).name)
-        else:
-            quantize_graph(float_graph, temporary)
+        write_onnx_graph(source, float_graph)
+        recipe = RECIPES[precision]
+        quantize_graph_nbits(float_graph, written, model_folder=source, data_name=data_path(final).name, recipe=recipe)
     finally:
         float_graph.unlink(missing_ok=True)
         data_path(float_graph).unlink(missing_ok=True)
-    write_int8_table(folder, target)
+    write_int8_table(source, final)
 
 
 def load(spec: RuntimeSpec) -> OnnxModel:
@@ -165,9 +188,6 @@ class OnnxModel(GraphModel):
                 f"`python -m embeddinggemma quantize {model} --quantization {_ARTIFACT_NAMES[precision]}`."
             ) from exc
         self.full_dimensions = int(self._session.get_outputs()[0].shape[-1])
-        # int8's dynamic quantization scales a MatMul's activations per tensor: in a batch, a text's vector
-        # would depend on the other texts. float32 and the 4-bit MatMulNBits (activations per row) do not.
-        self.rows_are_independent = precision != "int8"
 
     def _infer(self, embeds: np.ndarray, mask: np.ndarray) -> np.ndarray:
         return self._session.run(None, {"inputs_embeds": embeds, "attention_mask": mask})[0]

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import numpy as np
 
+from .._token_rows import SafetensorsRows
 from .artifacts import atomic_target
 
 TOKEN_TABLE = "embed_tokens.weight"
-_BLOCK = 16384  # rows quantized at a time
+_BLOCK = 8192  # rows quantized at a time (24 MB of float32)
 
 
 def table_paths(artifact: Path) -> tuple[Path, Path]:
@@ -23,23 +24,22 @@ def table_paths(artifact: Path) -> tuple[Path, Path]:
 
 
 def write_int8_table(folder: Path, artifact: Path) -> None:
-    """Per-row symmetric int8 quantization of the model's token table, streamed from its safetensors."""
-    from safetensors import safe_open
+    """Per-row symmetric int8 quantization of the model's token table, streamed from its safetensors.
 
+    Read and written a block at a time with plain reads and writes: a memory map of the 805 MB float table
+    (or of the 201 MB int8 one) would count every page it touched in the building process's memory."""
+    rows = SafetensorsRows(folder / "model.safetensors", TOKEN_TABLE)
     table_path, scales_path = table_paths(artifact)
-    with safe_open(str(folder / "model.safetensors"), framework="numpy") as weights:
-        rows = weights.get_slice(TOKEN_TABLE)
-        count, width = rows.get_shape()
-        scales = np.empty(count, dtype=np.float32)
-        temporary = atomic_target(table_path)
-        table = np.lib.format.open_memmap(temporary, mode="w+", dtype=np.int8, shape=(count, width))
-        for start in range(0, count, _BLOCK):
-            block = np.asarray(rows[start : min(start + _BLOCK, count)], dtype=np.float32)
+    scales = np.empty(rows.rows, dtype=np.float32)
+    temporary = atomic_target(table_path)
+    with open(temporary, "wb") as table:
+        header = {"descr": np.dtype(np.int8).str, "fortran_order": False, "shape": (rows.rows, rows.width)}
+        np.lib.format.write_array_header_1_0(table, header)
+        for start in range(0, rows.rows, _BLOCK):
+            block = rows.span(start, start + _BLOCK)
             block_scales = np.abs(block).max(axis=1) / 127.0
             block_scales[block_scales == 0] = 1.0
-            table[start : start + len(block)] = np.clip(np.rint(block / block_scales[:, None]), -127, 127)
+            table.write(np.clip(np.rint(block / block_scales[:, None]), -127, 127).astype(np.int8).tobytes())
             scales[start : start + len(block)] = block_scales
-        table.flush()
-        del table
     np.save(scales_path, scales)
     os.replace(temporary, table_path)

@@ -1,0 +1,212 @@
+"""``quantization="int8"`` / ``"int4"``: ONNX Runtime with block-wise 8-bit or mostly 4-bit weights
+(``MatMulNBits``, written by ``_engines.onnx_nbits``) and an 8-bit token table.
+
+Tiny random-weight model (hidden size 768, the shape the other on-device tests use) through ``Embedder``
+and both adapters. The real model's checks, and what was measured on it, are in
+``tests/real_model/test_quantized_real.py`` and ``tests/real_model/test_int4_real.py``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from _support import QUANTIZED_TEXTS, flip_bits
+from _support.vectors import cosines, unit
+
+TEXTS = QUANTIZED_TEXTS
+TINY_FLOOR = 0.95
+"""Cosine to float32 on the random-weight model (measured 0.977-0.988): random weights have none of the
+structure that trained ones quantize well with, so this only catches a broken graph, not a recipe."""
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_768_model) -> str:
+    return tiny_768_model
+
+
+@pytest.fixture
+def private_tiny(tiny, tmp_path) -> str:
+    """A copy of the tiny model without its artifacts: a test that builds or damages them owns them."""
+    return str(shutil.copytree(tiny, tmp_path / "model", ignore=shutil.ignore_patterns("quantized")))
+
+
+MODES = ["int8", "int4"]
+
+
+@pytest.fixture(scope="module", params=MODES)
+def mode(request) -> str:
+    return request.param
+
+
+@pytest.fixture(scope="module")
+def quantized(tiny, mode):
+    from embeddinggemma._engines.onnx import OnnxModel
+
+    return OnnxModel(tiny, precision=mode)
+
+
+@functools.cache
+def _st(model: str):
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(model, device="cpu")
+
+
+def reference(model: str, texts: list[str]) -> np.ndarray:
+    return _st(model).encode(texts, convert_to_numpy=True)
+
+
+def encode(model, texts, max_seq_length=2048):
+    return model.encode(texts, max_seq_length=max_seq_length, batch_size=32, show_progress=False)
+
+
+# ------------------------------------------------------------------------------------------- the artifact
+def test_every_projection_is_block_wise_as_its_recipe_says(quantized, mode):
+    import onnx
+
+    from embeddinggemma._engines.onnx_nbits import RECIPES, projection_kind
+    from embeddinggemma._engines.onnx_table import table_paths
+
+    graph = onnx.load(str(quantized.artifact), load_external_data=False).graph
+    weights = {tensor.name for tensor in graph.initializer}
+    assert not [n.name for n in graph.node if n.op_type == "MatMul" and n.input[1] in weights]
+    quantized_nodes = [n for n in graph.node if n.op_type == "MatMulNBits"]
+    # two layers of q, k, v, o, gate, up, down; the two Dense layers fused into one
+    assert len(quantized_nodes) == 2 * 7 + 1
+    for node in quantized_nodes:
+        attributes = {a.name: a.i for a in node.attribute}
+        blocks = RECIPES[mode].blocks(projection_kind(node.input[1]))
+        assert (attributes["bits"], attributes["block_size"]) == (blocks.bits, blocks.block), node.name
+        assert attributes["accuracy_level"] == blocks.accuracy_level
+    dense = [n for n in quantized_nodes if projection_kind(n.input[1]) == "dense"]
+    assert [{a.name: a.i for a in n.attribute}["K"] for n in dense] == [768]  # 768 -> 3072 -> 768 as one 768x768
+    # channel scales: folded into the norms and up projections, one Mul before each output projection
+    assert any(n.op_type == "Mul" and n.name.endswith("/smooth") for n in graph.node)
+    manifest = json.loads(quantized.artifact.with_name(quantized.artifact.name + ".json").read_text())
+    names = {
+        quantized.artifact.name,
+        quantized.artifact.name + ".data",
+        *(p.name for p in table_paths(quantized.artifact)),
+    }
+    assert set(manifest["files"]) == names and manifest["quantization"] == mode
+    assert manifest["recipe"] == RECIPES[mode].recipe()
+
+
+def test_a_build_by_another_recipe_is_rebuilt(private_tiny, caplog):
+    from embeddinggemma.quantize import build_onnx
+
+    artifact = build_onnx(private_tiny, "int8")
+    manifest_file = artifact.with_name(artifact.name + ".json")
+    manifest = json.loads(manifest_file.read_text())
+    manifest["recipe"] = {"default": "dynamic int8 per tensor"}  # what an older version built under this name
+    manifest_file.write_text(json.dumps(manifest))
+    with caplog.at_level(logging.WARNING, logger="embeddinggemma"):
+        assert build_onnx(private_tiny, "int8") == artifact
+    assert "rebuilding" in caplog.text and "this version builds" in caplog.text
+    assert json.loads(manifest_file.read_text())["recipe"] != manifest["recipe"]
+
+
+@pytest.mark.parametrize("quantization", MODES)
+def test_settings_route_the_onnx_modes_to_onnx_runtime(tiny, quantization):
+    from embeddinggemma import QUANTIZATIONS, Embedder
+    from embeddinggemma._runtimes import resolve
+
+    assert quantization in QUANTIZATIONS
+    assert resolve(Embedder(model=tiny, quantization=quantization).settings).engine == "onnxruntime"
+    with pytest.raises(ValueError, match="runs on onnxruntime"):
+        Embedder(model=tiny, quantization=quantization, engine="llama.cpp")
+
+
+# ------------------------------------------------------------------------------------------- the vectors
+def test_unit_vectors_close_to_float32(tiny, mode):
+    from embeddinggemma import Embedder
+
+    core = Embedder(model=tiny, quantization=mode)
+    vectors = np.array(core.embed(TEXTS))
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert cosines(vectors, reference(tiny, core.prompt(TEXTS, "document"))).min() > TINY_FLOOR
+
+
+def test_counts_and_truncation_like_the_hf_tokenizer(tiny, quantized):
+    tokenizer = _st(tiny).tokenizer
+    hf = tokenizer(TEXTS)["input_ids"]
+    assert quantized.count_tokens(TEXTS) == [len(ids) for ids in hf]
+    long = [t for t, ids in zip(TEXTS, hf, strict=True) if len(ids) > 12]
+    assert len(long) >= 2
+    kept = [tokenizer.decode(ids[1:11]) for ids in tokenizer(long)["input_ids"]]  # <bos> 10 tokens <eos>
+    assert quantized.count_tokens(kept) == [12] * len(long)
+    np.testing.assert_array_equal(encode(quantized, long, max_seq_length=12), encode(quantized, kept))
+
+
+def test_vectors_do_not_depend_on_batch_or_order(quantized):
+    # Texts share a call (MatMulNBits quantizes activations per row): only float rounding may differ.
+    batched = encode(quantized, TEXTS)
+    np.testing.assert_allclose(np.concatenate([encode(quantized, [t]) for t in TEXTS]), batched, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(encode(quantized, TEXTS[::-1])[::-1], batched, rtol=0, atol=1e-6)
+
+
+def test_both_adapters_with_prompts_and_dimensions(tiny, mode):
+    from embeddinggemma import Embedder
+    from langchain_embeddinggemma import EmbeddingGemmaEmbeddings
+    from llama_index_embeddinggemma import EmbeddingGemmaEmbedding
+
+    core = Embedder(model=tiny, quantization=mode)
+    docs = ["Mars is red.", "Venus is hot.", "Jupiter is big."]
+    ref_docs = reference(tiny, core.prompt(docs, "document"))
+    ref_query = reference(tiny, core.prompt(["red planet"], "query"))
+    lc = EmbeddingGemmaEmbeddings(model=tiny, quantization=mode)
+    li = EmbeddingGemmaEmbedding(model_name=tiny, quantization=mode)
+    for documents, query in (
+        (lc.embed_documents(docs), lc.embed_query("red planet")),
+        (li.get_text_embedding_batch(docs), li.get_query_embedding("red planet")),
+    ):
+        assert cosines(documents, ref_docs).min() > TINY_FLOOR
+        assert cosines([query], ref_query).min() > TINY_FLOOR
+    np.testing.assert_allclose(lc.embed_documents(docs), li.get_text_embedding_batch(docs), atol=1e-6)
+    small = EmbeddingGemmaEmbeddings(model=tiny, quantization=mode, dimensions=128).embed_documents(docs)
+    np.testing.assert_allclose(np.array(small), unit(np.array(lc.embed_documents(docs))[:, :128]), atol=1e-5)
+
+
+# ------------------------------------------------------------------------------------------- damage, imports
+@pytest.mark.parametrize("which", [".onnx", ".onnx.data", ".table.npy", ".scales.npy"])
+@pytest.mark.parametrize("quantization", MODES)
+def test_a_damaged_artifact_is_rebuilt_not_used(private_tiny, which, quantization):
+    import embeddinggemma._runtimes as runtimes
+    from embeddinggemma import Embedder
+    from embeddinggemma.quantize import build_onnx
+
+    def vectors() -> np.ndarray:
+        runtimes._shared.clear()  # what a new process would load
+        return np.asarray(Embedder(model=private_tiny, quantization=quantization).embed(TEXTS))
+
+    intact = vectors()
+    artifact = build_onnx(private_tiny, quantization)
+    target = artifact.with_name(artifact.name + ".data") if which == ".onnx.data" else artifact.with_suffix(which)
+    before = target.read_bytes()
+    flip_bits(target, every=512)
+    assert target.read_bytes() != before
+    np.testing.assert_allclose(vectors(), intact, atol=1e-6)
+
+
+@pytest.mark.parametrize("quantization", MODES)
+def test_builds_and_runs_without_torch_and_leaves_logging_alone(private_tiny, quantization):
+    code = (
+        "import sys, logging\nsys.modules['torch'] = None\n"
+        "from embeddinggemma import Embedder\n"
+        f"vectors = Embedder(model={private_tiny!r}, quantization={quantization!r}).embed(['mars', 'venus'])\n"
+        "assert len(vectors) == 2 and len(vectors[0]) == 768\n"
+        "print('torch' in sys.modules and sys.modules['torch'] is not None, logging.getLogger().handlers)"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.stdout.strip().splitlines()[-1] == "False []"
+    assert "[INFO]" not in run.stderr
+    assert list((Path(private_tiny) / "quantized").glob(f"embeddinggemma-{quantization}-*.onnx"))  # built in there
