@@ -210,3 +210,82 @@ def test_builds_and_runs_without_torch_and_leaves_logging_alone(private_tiny, qu
     assert run.stdout.strip().splitlines()[-1] == "False []"
     assert "[INFO]" not in run.stderr
     assert list((Path(private_tiny) / "quantized").glob(f"embeddinggemma-{quantization}-*.onnx"))  # built in there
+
+
+# ------------------------------------------------------------------------------------------- QAT checkpoints
+def _snap(weight: np.ndarray, bits: int, absmax: bool) -> np.ndarray:
+    """``weight`` ``[out, in]`` moved onto llama.cpp's grid (blocks of 32 along ``in``), as QAT leaves it."""
+    half = 2 ** (bits - 1)
+    blocks = weight.astype(np.float32).reshape(weight.shape[0], -1, 32)
+    if absmax:  # q8_0
+        scale = (np.abs(blocks).max(-1, keepdims=True) / (half - 1)).astype(np.float32)
+    else:  # q4_0: the signed extreme maps to -8
+        extreme = np.take_along_axis(blocks, np.abs(blocks).argmax(-1)[..., None], -1)
+        scale = (extreme / -half).astype(np.float32)
+    scale[scale == 0] = 1
+    return (np.clip(np.rint(blocks / scale), -half, half - 1) * scale).astype(np.float32).reshape(weight.shape)
+
+
+def _qat_copy(tiny: str, target: Path) -> Path:
+    """The tiny model as a QAT q4_0 checkpoint: attention and Dense weights on q8_0's grid, the MLP's on q4_0's."""
+    from safetensors.numpy import load_file, save_file
+
+    shutil.copytree(tiny, target, ignore=shutil.ignore_patterns("quantized"))
+    for file in [target / "model.safetensors", *target.glob("*_Dense/model.safetensors")]:
+        tensors = load_file(file)
+        for name, value in tensors.items():
+            if value.ndim == 2 and ("_proj." in name or name == "linear.weight"):
+                four = any(f"{kind}_proj." in name for kind in ("gate", "up", "down"))
+                tensors[name] = _snap(value, 4 if four else 8, absmax=not four)
+        save_file(tensors, file)
+    return target
+
+
+def _graph_weights(artifact: Path) -> dict[str, np.ndarray]:
+    """Every MatMulNBits weight of ``artifact`` as the kernel reads it, ``[K, N]``, by its float weight's name."""
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(artifact))
+    tensors = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    weights = {}
+    for node in model.graph.node:
+        if node.op_type != "MatMulNBits":
+            continue
+        a = {attribute.name: attribute.i for attribute in node.attribute}
+        codes = tensors[node.input[1]].reshape(a["N"], -1)
+        if a["bits"] == 4:  # two codes a byte, low nibble first
+            codes = np.stack([codes & 0xF, codes >> 4], -1).reshape(a["N"], -1)
+        scales = tensors[node.input[2]].reshape(a["N"], -1, 1)
+        values = (codes.reshape(a["N"], -1, a["block_size"]).astype(np.float64) - 2 ** (a["bits"] - 1)) * scales
+        weights[node.input[1].rsplit("_Q", 1)[0]] = values.reshape(a["N"], -1)[:, : a["K"]].T
+    return weights
+
+
+def test_a_qat_checkpoint_keeps_its_weights_on_their_grid(tiny, tmp_path):
+    from safetensors.numpy import load_file
+
+    from embeddinggemma._engines.onnx_nbits import QAT_RECIPES, RECIPES
+    from embeddinggemma.quantize import build_onnx
+
+    qat = _qat_copy(tiny, tmp_path / "embeddinggemma-300m-qat-q4_0-unquantized")
+    artifact = build_onnx(str(qat), "int4")
+    manifest = json.loads(artifact.with_name(artifact.name + ".json").read_text())
+    assert manifest["recipe"] == QAT_RECIPES["int4"].recipe()
+    trained = {f"{name}_t": value for name, value in load_file(qat / "model.safetensors").items()}
+    for index, dense in enumerate(sorted(qat.glob("*_Dense/model.safetensors"))):
+        trained[f"{dense.parent.name}.linear.weight_t"] = load_file(dense)["linear.weight"]
+        assert index < 2
+    found = _graph_weights(artifact)
+    assert len(found) == 2 * 7 + 2  # every projection, the Dense layers not fused
+    for name, weight in found.items():  # the trained grid, exactly: no scaling, no clipping, no fusing
+        np.testing.assert_allclose(weight, trained[name].T, rtol=1e-6, atol=0, err_msg=name)
+    vectors = np.asarray(__import__("embeddinggemma").Embedder(model=str(qat), quantization="int4").embed(TEXTS))
+    assert cosines(vectors, reference(str(qat), [f"title: none | text: {t}" for t in TEXTS])).min() > 0.99
+
+    # The same weights under another name are not taken for QAT ones: the standard recipe, with its scales.
+    plain = shutil.copytree(qat, tmp_path / "fine-tuned", ignore=shutil.ignore_patterns("quantized"))
+    plain_artifact = build_onnx(str(plain), "int4")
+    assert json.loads(plain_artifact.with_name(plain_artifact.name + ".json").read_text())["recipe"] == (
+        RECIPES["int4"].recipe()
+    )

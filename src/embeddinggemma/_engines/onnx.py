@@ -29,7 +29,7 @@ from .._threads import threads
 from .._token_rows import Int8Rows, SafetensorsRows
 from .artifacts import artifact_path, build_once, data_path
 from .base import RuntimeSpec
-from .onnx_nbits import RECIPES
+from .onnx_nbits import RECIPES, recipe_for
 from .onnx_table import table_paths
 
 TOKEN_TABLE = "embed_tokens.weight"
@@ -60,7 +60,7 @@ def build(
         lambda source, temporary: _write(source, temporary, target, precision),
         files=files,
         record={"format": "onnx", "quantization": precision, "converter": "embeddinggemma._engines.onnx_graph"},
-        recipe=RECIPES[precision].recipe() if precision in RECIPES else None,
+        recipe=recipe_for(folder, precision).recipe() if precision in RECIPES else None,
         force=force,
     )
 
@@ -104,7 +104,7 @@ def write_quantized(folder: str, temporary: str, target: str, precision: str) ->
     float_graph = written.with_name(written.name + ".f32.onnx")
     try:
         write_onnx_graph(source, float_graph)
-        recipe = RECIPES[precision]
+        recipe = recipe_for(source, precision)
         quantize_graph_nbits(float_graph, written, model_folder=source, data_name=data_path(final).name, recipe=recipe)
     finally:
         float_graph.unlink(missing_ok=True)

@@ -55,6 +55,9 @@ class Blocks:
     accuracy_level: int = 4
     clip: bool = False
     """Search each block's range for the least error weighted by its inputs' mean square (4-bit only pays)."""
+    absmax: bool = False
+    """Scale ``max|w| / (2**(bits-1) - 1)``, as llama.cpp's ``q8_0`` (the grid a QAT q8_0 checkpoint was trained
+    on); otherwise the block's signed extreme maps to ``-2**(bits-1)``, as ONNX Runtime's and ``q4_0``'s."""
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,9 @@ class Recipe:
     default: Blocks
     kinds: dict[str, Blocks] = field(default_factory=dict)
     """Per projection kind (``q k v o gate up down dense``), where not :attr:`default`."""
+    smooth: bool = True
+    """Channel scales before rounding (off for QAT weights: scaling would move them off their grid)."""
+    fuse_dense: bool = True
 
     def blocks(self, kind: str) -> Blocks:
         return self.kinds.get(kind, self.default)
@@ -70,23 +76,56 @@ class Recipe:
     def recipe(self) -> dict[str, object]:
         """What the artifact manifest records: a changed recipe rebuilds old artifacts."""
         kinds = {"default": self.default, **dict(sorted(self.kinds.items()))}
-        return {kind: str(blocks) for kind, blocks in kinds.items()}
+        return {
+            "name": self.name,
+            **{kind: str(blocks) for kind, blocks in kinds.items()},
+            "smooth": self.smooth,
+            "fuse_dense": self.fuse_dense,
+        }
 
 
-_EIGHT = Blocks(8, 32)
 RECIPES = {
-    "int8": Recipe("int8", _EIGHT),
+    "int8": Recipe("int8", Blocks(8, 32)),
     "int4": Recipe("int4", Blocks(4, 32, clip=True), {kind: Blocks(8, 128) for kind in ("v", "o", "down", "dense")}),
 }
+_Q8_0 = Blocks(8, 32, absmax=True)
+QAT_RECIPES = {
+    "int8": Recipe("int8 from QAT q8_0 weights", _Q8_0, smooth=False, fuse_dense=False),
+    "int4": Recipe(
+        "int4 from QAT q4_0 weights",
+        Blocks(4, 32),
+        {kind: _Q8_0 for kind in ("q", "k", "v", "o", "dense")},
+        smooth=False,
+        fuse_dense=False,
+    ),
+}
+"""For Google's quantization-aware checkpoints (``embeddinggemma-300m-qat-q8_0-unquantized`` /
+``-qat-q4_0-unquantized``: float32 weights trained to be rounded in blocks of 32 as llama.cpp rounds them):
+that rounding and nothing else, since channel scales or clipping would move the weights off the grid they
+were trained for. The 4-bit one keeps attention at 8 bits and the MLP at 4, Google's mixed recipe."""
+QAT_NAME = re.compile(r"qat-(q8_0|q4_0)", re.IGNORECASE)
+_QAT_MODE = {"q8_0": "int8", "q4_0": "int4"}
+
+
+def recipe_for(folder: Path, precision: str) -> Recipe:
+    """The recipe for ``precision`` of the model at ``folder``: the QAT one where the folder (or the hub
+    cache path a hub id resolved to) names the matching QAT checkpoint, else the standard one."""
+    found = QAT_NAME.search(str(folder))
+    if found is not None and _QAT_MODE[found.group(1).lower()] == precision:
+        return QAT_RECIPES[precision]
+    return RECIPES[precision]
 
 
 def quantize_graph_nbits(float_path: Path, target: Path, *, model_folder: Path, data_name: str, recipe: Recipe) -> Path:
     """Write ``target`` (its weights in ``data_name`` beside it): the graph at ``float_path``, built from
     ``model_folder``, with every weight projection as ``MatMulNBits`` under ``recipe``."""
     graph = _FloatGraph(Path(float_path))
-    activations = observe(Path(float_path), Path(model_folder))
-    graph.fuse_dense()
-    graph.smooth(activations, recipe)
+    clips = recipe.default.clip or any(blocks.clip for blocks in recipe.kinds.values())
+    activations = observe(Path(float_path), Path(model_folder)) if recipe.smooth or clips else Activations()
+    if recipe.fuse_dense:
+        graph.fuse_dense()
+    if recipe.smooth:
+        graph.smooth(activations, recipe)
     _write(graph, activations, recipe, Path(target), data_name)
     return target
 
@@ -195,12 +234,18 @@ def _blocked(weight: np.ndarray, block: int) -> np.ndarray:
     return padded.T.reshape(n, -1, block)
 
 
-def _round(blocks: np.ndarray, bits: int, clip: np.ndarray | float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+def _round(
+    blocks: np.ndarray, bits: int, clip: np.ndarray | float = 1.0, *, absmax: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """Symmetric rounding as ONNX Runtime's quantizer rounds: the block's signed extreme (x ``clip``) maps to
-    ``-2**(bits-1)``. Returns the codes (``q + 2**(bits-1)``, unsigned) and the float32 scales."""
+    ``-2**(bits-1)``; with ``absmax``, as llama.cpp's ``q8_0``: ``max|w|`` maps to ``2**(bits-1) - 1``.
+    Returns the codes (``q + 2**(bits-1)``, unsigned) and the float32 scales."""
     half = 2 ** (bits - 1)
-    extreme = np.take_along_axis(blocks, np.abs(blocks).argmax(-1)[..., None], -1)[..., 0] * clip
-    scale = (extreme / -half).astype(np.float32)
+    if absmax:
+        scale = (np.abs(blocks).max(-1) * clip / (half - 1)).astype(np.float32)
+    else:
+        extreme = np.take_along_axis(blocks, np.abs(blocks).argmax(-1)[..., None], -1)[..., 0] * clip
+        scale = (extreme / -half).astype(np.float32)
     scale[scale == 0] = 1.0
     codes = np.clip(np.rint(blocks / scale[..., None].astype(np.float64)), -half, half - 1) + half
     return codes.astype(np.uint8), scale
@@ -218,7 +263,7 @@ def quantize(
     """``weight`` ``[K, N]`` as codes ``[N, blocks, block]`` and scales ``[N, blocks]``; with ``blocks.clip``,
     each block's range is the one of :data:`CLIPS` with the least error weighted by ``inputs_square``."""
     grouped = _blocked(weight, blocks.block)
-    codes, scale = _round(grouped, blocks.bits)
+    codes, scale = _round(grouped, blocks.bits, absmax=blocks.absmax)
     if not blocks.clip:
         return codes, scale
     weights = np.ones(grouped.shape[1] * blocks.block)
@@ -233,7 +278,7 @@ def quantize(
 
     best = error(codes, scale)
     for clip in CLIPS[1:]:
-        trial_codes, trial_scale = _round(grouped, blocks.bits, clip)
+        trial_codes, trial_scale = _round(grouped, blocks.bits, clip, absmax=blocks.absmax)
         trial = error(trial_codes, trial_scale)
         better = trial < best
         best = np.where(better, trial, best)
