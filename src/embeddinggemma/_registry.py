@@ -127,8 +127,15 @@ ARTIFACT_TABLE: tuple[Artifact, ...] = (
         "q4_0",
         "GGUF with 4-bit blocks (attention values, MLP down projections and Dense layers at 8-bit), llama.cpp",
     ),
-    Artifact("int8", "onnxruntime", "int8", "ONNX Runtime with int8 weights (no compiler): the fastest on a CPU"),
-    Artifact("int4", "onnxruntime", "int4", "ONNX Runtime with block-wise 4-bit weights (no compiler): the smallest"),
+    Artifact(
+        "int8", "onnxruntime", "int8", "ONNX Runtime with block-wise 8-bit weights (no compiler): as exact as q8_0"
+    ),
+    Artifact(
+        "int4",
+        "onnxruntime",
+        "int4",
+        "ONNX Runtime with block-wise 4-bit weights, v/o/down at 8 bits (no compiler): the smallest without one",
+    ),
     Artifact(
         "onnx-f32", "onnxruntime", "f32", "the exact float32 ONNX graph the default engine runs", quantization=False
     ),

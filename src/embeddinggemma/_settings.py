@@ -169,10 +169,11 @@ class EmbeddingSettings(_Settings, _TitleKey):
     ``/v1/embeddings`` server). Prompts, sizes and checks are the same everywhere."""
     engine: str = AUTO
     """Which engine runs a local model: ``auto`` (torch on a CUDA or Apple GPU when torch is installed,
-    else ONNX Runtime on the CPU, exact float32), ``onnxruntime``, ``torch`` or ``llama.cpp``."""
+    else ONNX Runtime on the CPU, exact float32), ``onnxruntime``, ``torch``, ``openvino`` or ``llama.cpp``."""
     quantization: str | None = None
-    """Smaller, approximate local runtimes: ``q8_0`` / ``q4_0`` (GGUF, run by llama.cpp), ``int8`` or ``int4``
-    (ONNX Runtime; ``int4`` is the smallest, block-wise 4-bit weights). ``None`` is the exact float path."""
+    """Smaller local runtimes: ``int8`` / ``int4`` (ONNX Runtime, no compiler: block-wise 8-bit weights, or
+    4-bit with the sensitive projections at 8), ``q8_0`` / ``q4_0`` (GGUF, run by llama.cpp). ``None`` is
+    the exact float path."""
     base_url: str | None = None
     """Server address for ``ollama`` / ``openai`` (``None``: the backend's default; ``openai`` also takes
     the presets ``llama-server`` and ``docker-model-runner``)."""

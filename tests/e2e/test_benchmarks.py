@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from _support.eval_data import sts_eval_dir
 
-from benchmarks import _harness, quality, reindex, scale_out, throughput
+from benchmarks import _harness, mixed_modes, quality, reindex, scale_out, throughput
 
-SCRIPTS = ("throughput", "quality", "reindex", "scale_out")
+SCRIPTS = ("throughput", "quality", "reindex", "scale_out", "mixed_modes")
 
 
 def _assert_machine(machine: dict) -> None:
@@ -166,6 +166,27 @@ def test_quality_retrieval_mode_on_tiny_beir(tiny_model: str, tmp_path) -> None:
         assert row["queries"] == 12 and row["documents"] == 40 and row["dimensions"] == 128
         assert 0.0 <= row["ndcg_at_10"] <= 1.0 and 0.0 <= row["recall_at_10"] <= 1.0
     assert rows["langchain"]["ndcg_at_10"] == rows["sentence_transformers"]["ndcg_at_10"]
+
+
+# --- mixed_modes.py ---------------------------------------------------------------------------------
+
+
+def test_mixed_modes_measures_every_pair_of_modes(tiny_768_model: str, tmp_path) -> None:
+    eval_dir = _harness.eval_dir()
+    if not (eval_dir / "stsbenchmark" / "pairs.tsv").is_file():
+        pytest.skip(f"{eval_dir} has no STSBenchmark (set {_harness.EVAL_DIR_ENV})")
+    out = tmp_path / "mixed.json"
+    assert mixed_modes.main(["--model", tiny_768_model, "--sts-pairs", "12", "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    _assert_machine(report["machine"])
+    modes = list(mixed_modes.MODES)
+    assert [(r["documents"], r["queries"]) for r in report["rows"]] == [(d, q) for d in modes for q in modes]
+    assert report["questions"] == len(mixed_modes.read_questions()) >= 10 and report["chunks"] > 35
+    for row in report["rows"]:
+        assert (
+            -1 <= row["stsbenchmark"] <= 1 and 0 <= row["top10_overlap"] <= 1 and 0 <= row["top1_right_document"] <= 1
+        )
+    assert report["rows"][0]["top10_overlap"] == 1.0  # float32 against itself
 
 
 # --- reindex.py --------------------------------------------------------------------------------------
