@@ -13,12 +13,15 @@ import glob
 import json
 import logging
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from filelock import FileLock
 
+from .._errors import ModelLoadError
 from .._model_files import damage, record_files, source_fingerprint, user_cache_dir
 
 logger = logging.getLogger("embeddinggemma")
@@ -154,3 +157,29 @@ def atomic_target(path: Path) -> Path:
     for leftover in path.parent.glob(f".{glob.escape(path.name)}.*.tmp*"):
         leftover.unlink(missing_ok=True)
     return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+
+
+def in_own_process(function: Callable[..., object], *args: str) -> None:
+    """``function(*args)`` (a module-level function of this package, string arguments) in a fresh interpreter.
+
+    A build reads and writes hundreds of MB: in a process of its own, that memory goes back to the system
+    when it ends instead of staying in the user's process. Started with ``-c``, never by importing the
+    user's ``__main__`` (as multiprocessing's spawn would); where no interpreter can be started (an
+    embedded Python), it runs here.
+    """
+    if not sys.executable:
+        function(*args)
+        return
+    code = (
+        "import importlib, sys; "
+        f"getattr(importlib.import_module({function.__module__!r}), {function.__qualname__!r})(*sys.argv[1:])"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(path for path in sys.path if path)}  # this process's imports
+    run = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, check=False)
+    if run.returncode != 0:
+        lines = [line for line in run.stderr.splitlines() if line.strip()]
+        kind, _, message = (lines[-1] if lines else "").partition(": ")
+        if kind.endswith(("ModelLoadError", "ValueError")) and message:  # the build's own, clear error
+            raise ModelLoadError(message)
+        failed = f"the build ({function.__qualname__}) failed (exit {run.returncode})"
+        raise ModelLoadError(f"{failed}:\n{run.stderr[-3000:]}")

@@ -24,7 +24,7 @@ from .._errors import ModelLoadError, require
 from .._model_files import check_gguf, fingerprint, record_files
 from .._registry import artifacts_of
 from .._threads import threads
-from .artifacts import artifact_damage, artifact_path, build_once, cache_dir_for, write_manifest
+from .artifacts import artifact_damage, artifact_path, build_once, cache_dir_for, in_own_process, write_manifest
 from .base import RuntimeSpec
 from .gguf_split import TokenTable, read_table, split_gguf
 
@@ -56,12 +56,24 @@ def build(
     return build_once(
         folder,
         target,
-        lambda source, temporary: write_gguf(source, temporary, precision),
+        lambda source, temporary: in_own_process(convert, str(source), str(temporary), precision),
         files=[target, runtime],
         record={"format": "gguf", "quantization": precision, "converter": write_gguf.__module__},
         force=force,
-        finish=lambda written: split_gguf(written, runtime),
+        finish=lambda written: in_own_process(split, str(written), str(runtime)),
     )
+
+
+def convert(folder: str, target: str, precision: str) -> None:
+    """:func:`write_gguf` with string arguments, for :func:`in_own_process`."""
+    from .gguf_convert import write_gguf
+
+    write_gguf(Path(folder), Path(target), precision)
+
+
+def split(source: str, target: str) -> None:
+    """:func:`split_gguf` with string arguments, for :func:`in_own_process`."""
+    split_gguf(Path(source), Path(target))
 
 
 def prepare(source: Path) -> tuple[Path, TokenTable]:

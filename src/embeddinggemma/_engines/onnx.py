@@ -14,20 +14,19 @@ row, so a text's vector never depends on the other texts of its call.
 
 from __future__ import annotations
 
+import importlib.util
 import os
-import subprocess
-import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from .._errors import ModelLoadError, require
+from .._errors import MissingExtraError, ModelLoadError, require
 from .._registry import artifacts_of
 from .._threads import threads
 from .._token_rows import Int8Rows, SafetensorsRows
-from .artifacts import artifact_path, build_once, data_path
+from .artifacts import artifact_path, build_once, data_path, in_own_process
 from .base import RuntimeSpec
 from .onnx_nbits import RECIPES, recipe_for
 from .onnx_table import table_paths
@@ -66,31 +65,15 @@ def build(
 
 
 def _write(folder: Path, temporary: Path, target: Path, precision: str) -> None:
-    # The writers import onnx (6 MB), which loading a built artifact never needs.
-    require("onnx", what="building the ONNX graph", extra=None)
+    # The writers import onnx (6 MB), which loading a built artifact never needs: found, not imported here.
+    if importlib.util.find_spec("onnx") is None:
+        raise MissingExtraError("building the ONNX graph", "onnx", None)
     if precision == "f32":  # streamed from the safetensors: under 100 MB
         from .onnx_graph import write_onnx_graph
 
         write_onnx_graph(folder, temporary, data_name=data_path(target).name)
-    elif sys.executable:
-        _write_in_child(folder, temporary, target, precision)
-    else:  # embedded without an interpreter to start
-        write_quantized(str(folder), str(temporary), str(target), precision)
-
-
-def _write_in_child(folder: Path, temporary: Path, target: Path, precision: str) -> None:
-    """A quantized build runs the float32 graph over calibration texts (~700 MB): in a process of its own,
-    whose memory goes back to the system when it ends, instead of staying in the user's process. Started
-    with ``-c``, never by importing the user's ``__main__`` (as multiprocessing's spawn would)."""
-    code = "import sys; from embeddinggemma._engines.onnx import write_quantized; write_quantized(*sys.argv[1:])"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(path for path in sys.path if path)}  # this process's imports
-    command = [sys.executable, "-c", code, str(folder), str(temporary), str(target), precision]
-    run = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
-    if run.returncode != 0:
-        raise ModelLoadError(
-            f"building the {precision} ONNX model of {str(folder)!r} failed (exit {run.returncode}):\n"
-            f"{run.stderr[-3000:]}"
-        )
+    else:  # calibration runs the float32 graph (~700 MB): not in the user's process
+        in_own_process(write_quantized, str(folder), str(temporary), str(target), precision)
 
 
 def write_quantized(folder: str, temporary: str, target: str, precision: str) -> None:
