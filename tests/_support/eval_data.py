@@ -19,11 +19,12 @@ STS_ROWS = [
 ]
 
 
-def sts_eval_dir(folder: Path) -> Path:
-    """A miniature eval folder in the shared layout: ``stsbenchmark/pairs.tsv`` only."""
-    (folder / "stsbenchmark").mkdir(parents=True)
-    lines = ["sentence1\tsentence2\tscore"] + [f"{a}\t{b}\t{s}" for a, b, s in STS_ROWS]
-    (folder / "stsbenchmark" / "pairs.tsv").write_text("\n".join(lines) + "\n")
+def sts_eval_dir(folder: Path, sets: tuple[str, ...] = ("stsbenchmark",), rows: list = STS_ROWS) -> Path:
+    """A miniature eval folder in the shared layout: ``<set>/pairs.tsv`` for each of ``sets`` (the same pairs)."""
+    lines = ["sentence1\tsentence2\tscore"] + [f"{a}\t{b}\t{s}" for a, b, s in rows]
+    for name in sets:
+        (folder / name).mkdir(parents=True)
+        (folder / name / "pairs.tsv").write_text("\n".join(lines) + "\n")
     return folder
 
 

@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import pytest
+from _support.eval_data import STS_ROWS, sts_eval_dir
 
 from benchmarks.quality import (  # noqa: E402
     DATASETS,
@@ -17,18 +18,7 @@ from benchmarks.quality import (  # noqa: E402
 
 def _eval_dir(folder: Path, sets: tuple[str, ...] = ("stsbenchmark",)) -> Path:
     """A miniature eval folder in the shared layout: STS sets (the same pairs) and the published-scores file."""
-    rows = [
-        ("a man is playing a guitar .", "a man plays the guitar .", 4.8),
-        ("a man is playing a guitar .", "a woman is slicing an onion .", 0.2),
-        ("the cat sits on the mat .", "a cat is sitting on a mat .", 4.6),
-        ("the cat sits on the mat .", "stocks fell sharply on monday .", 0.0),
-        ("a child rides a bike .", "a kid is riding a bicycle .", 4.4),
-        ("a child rides a bike .", "a man plays the guitar .", 0.6),
-    ]
-    lines = ["sentence1\tsentence2\tscore"] + [f"{a}\t{b}\t{s}" for a, b, s in rows]
-    for name in sets:
-        (folder / name).mkdir(parents=True)
-        (folder / name / "pairs.tsv").write_text("\n".join(lines) + "\n")
+    sts_eval_dir(folder, sets, rows=STS_ROWS[:6])
     tasks = {key: {"cosine_spearman": 0.5} for key in DATASETS.values()}
     (folder / "published_scores.json").write_text(json.dumps({"tasks": tasks}))
     return folder
