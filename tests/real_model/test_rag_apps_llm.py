@@ -19,7 +19,7 @@ ANSWER = re.compile(r"^answer \((?P<model>[^)]*)\):\n(?P<text>.*?)\n(?P<citation
 
 
 @pytest.mark.parametrize("app", APPS)
-def test_both_apps_answer_from_a_real_llm_with_sources_and_citations(app, real_model, chat_server, tmp_path):
+def test_both_apps_answer_from_a_real_llm_with_sources_and_citations(app, real_model, chat_server, tmp_path, capsys):
     questions = [argument for question in FACTS for argument in ("-q", question)]
     before = len(chat_server.requests)
     result = run_app(
@@ -45,6 +45,8 @@ def test_both_apps_answer_from_a_real_llm_with_sources_and_citations(app, real_m
         assert answer["text"].strip()
         assert answer["citations"].startswith("citations: ")
         held += fact in answer["text"].replace(",", "")
+        with capsys.disabled():  # what the real model answered, in the test log
+            print(f"\n{app}: {question}\n  {answer['text'].strip()}\n  {answer['citations']}")
     assert held >= 2, result.stdout
     chats = [request.body for request in chat_server.requests[before:] if request.path == "/v1/chat/completions"]
     assert len(chats) == len(FACTS)
