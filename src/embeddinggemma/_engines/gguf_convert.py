@@ -14,6 +14,7 @@ Two things differ from a plain tensor copy, both to reproduce the torch model ex
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from fnmatch import fnmatch
 from pathlib import Path
@@ -206,46 +207,82 @@ def _bpe_vocab(folder: Path) -> tuple[list[str], list[int]]:
     return tokens, types
 
 
-def _source_tensors(folder: Path) -> Iterator[tuple[str, np.ndarray]]:
-    """(HF name, float32 array) for the transformer, then the Dense weights under their GGUF prefixes."""
-    from safetensors import safe_open
+_SAFETENSORS_DTYPES = {"F32": "<f4", "F16": "<f2", "BF16": "<u2"}
 
-    with safe_open(str(folder / "model.safetensors"), framework="np") as handle:
-        for name in handle.keys():
-            yield name, handle.get_tensor(name)
+
+class _Stored:
+    """One tensor of a safetensors file, read with ``pread`` a slice of rows at a time: a memory map would
+    count every page it touched in the converting process's memory (the token table alone is 805 MB)."""
+
+    def __init__(self, path: Path, name: str) -> None:
+        with open(path, "rb") as handle:
+            length = int.from_bytes(handle.read(8), "little")
+            entry = json.loads(handle.read(length))[name]
+        if entry["dtype"] not in _SAFETENSORS_DTYPES:
+            raise ModelLoadError(f"{str(path)!r}: tensor {name!r} is {entry['dtype']}, not a float type.")
+        self.path, self.dtype, self.shape = path, entry["dtype"], tuple(int(n) for n in entry["shape"])
+        self._offset = 8 + length + int(entry["data_offsets"][0])
+        self._row_bytes = (
+            int(np.prod(self.shape[1:], dtype=np.int64)) * np.dtype(_SAFETENSORS_DTYPES[self.dtype]).itemsize
+        )
+
+    def rows(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """Float32 rows ``start`` to ``stop`` (all of a 1-D tensor)."""
+        count = (self.shape[0] if stop is None else min(stop, self.shape[0])) - start
+        with open(self.path, "rb") as handle:
+            raw = os.pread(handle.fileno(), count * self._row_bytes, self._offset + start * self._row_bytes)
+        array = np.frombuffer(raw, dtype=_SAFETENSORS_DTYPES[self.dtype]).reshape((count, *self.shape[1:]))
+        if self.dtype == "BF16":  # bfloat16 is the top half of a float32
+            return (array.astype(np.uint32) << 16).view(np.float32)
+        return array.astype(np.float32)
+
+
+def _source_tensors(folder: Path) -> Iterator[tuple[str, _Stored]]:
+    """(HF name, stored tensor) for the transformer, then the Dense weights under their GGUF prefixes."""
+    main = folder / "model.safetensors"
+    with open(main, "rb") as handle:
+        length = int.from_bytes(handle.read(8), "little")
+        names = [name for name in json.loads(handle.read(length)) if name != "__metadata__"]
+    for name in names:
+        yield name, _Stored(main, name)
     for prefix, path, _ in _dense_modules(folder):
-        with safe_open(str(path / "model.safetensors"), framework="np") as handle:
-            yield f"{prefix}.weight", handle.get_tensor("linear.weight")
+        yield f"{prefix}.weight", _Stored(path / "model.safetensors", "linear.weight")
 
 
-def _to_float32(array: np.ndarray) -> np.ndarray:
-    if array.dtype == np.float32:
-        return array
-    if array.dtype.kind == "V" or str(array.dtype) == "bfloat16":  # safetensors bf16 without ml_dtypes
-        return (array.view(np.uint16).astype(np.uint32) << 16).view(np.float32)
-    return array.astype(np.float32)
-
-
-def _tensor_kind(name: str, array: np.ndarray, weight_kind: str) -> str:
+def _tensor_kind(name: str, shape: tuple[int, ...], weight_kind: str) -> str:
     """GGML type of one tensor: norms stay f32; in q4_0 files some tensors keep 8 bits (see KEEP_8_BIT)."""
-    if array.ndim != 2 or array.shape[1] % 32:
+    if len(shape) != 2 or shape[1] % 32:
         return "F32"
     if weight_kind == "Q4_0" and any(fnmatch(name, pattern) for pattern in KEEP_8_BIT):
         return "Q8_0"
     return weight_kind
 
 
-def _quantize(array: np.ndarray, kind: str) -> tuple[np.ndarray, object]:
+def _planned(shape: tuple[int, ...], kind: str) -> tuple[tuple[int, ...], np.dtype, object]:
+    """The stored shape, numpy dtype and GGML type (None for float) of a tensor of ``shape`` in ``kind``."""
+    import gguf
+
+    if kind in ("F32", "F16"):
+        return shape, np.dtype(np.float32 if kind == "F32" else np.float16), None
+    qtype = gguf.GGMLQuantizationType[kind]
+    return tuple(gguf.quants.quant_shape_to_byte_shape(shape, qtype)), np.dtype(np.uint8), qtype
+
+
+def _converted(stored: _Stored, hf_name: str, kind: str, query_scale: float) -> np.ndarray:
+    """The tensor as the GGUF stores it: norms as ``1 + weight`` (the query norm with llama.cpp's scale
+    folded in), 2-D weights quantized a slice of rows at a time."""
     import gguf
 
     qtype = gguf.GGMLQuantizationType[kind]
-    if kind in ("F32", "F16"):
-        return gguf.quants.quantize(array, qtype), None
-    parts = [
-        gguf.quants.quantize(np.ascontiguousarray(array[i : i + _ROWS_PER_CHUNK]), qtype)
-        for i in range(0, array.shape[0], _ROWS_PER_CHUNK)
-    ]
-    return np.concatenate(parts), qtype
+    parts = []
+    for start in range(0, stored.shape[0], _ROWS_PER_CHUNK):
+        array = stored.rows(start, start + _ROWS_PER_CHUNK)
+        if hf_name.endswith(_NORM_SUFFIXES):
+            array = array + np.float32(1.0)
+            if hf_name.endswith("q_norm.weight") and query_scale != 1.0:
+                array = array * np.float32(query_scale)
+        parts.append(gguf.quants.quantize(np.ascontiguousarray(array), qtype))
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
 def write_gguf(folder: Path, target: Path, quantization: str = "q8_0") -> Path:
@@ -279,21 +316,23 @@ def write_gguf(folder: Path, target: Path, quantization: str = "q8_0") -> Path:
     writer = gguf.GGUFWriter(str(target), ARCH, use_temp_file=False)
     _write_metadata(writer, folder, config, file_type)
     _write_vocab(writer, folder, int(config["vocab_size"]))
-    for hf_name, raw in _source_tensors(folder):
+    # Every tensor's shape and type first (the header lists them), then each converted and written alone:
+    # the writer never holds the model, and the converter holds one tensor at a time.
+    plan = []
+    for hf_name, stored in _source_tensors(folder):
         name = hf_name if hf_name.startswith("dense_") else names.get_name(hf_name, try_suffixes=(".weight",))
         if name is None:
             raise ModelLoadError(f"tensor {hf_name!r} has no llama.cpp name; is this EmbeddingGemma?")
-        array = _to_float32(raw)
-        if hf_name.endswith(_NORM_SUFFIXES):
-            array = array + np.float32(1.0)
-            if hf_name.endswith("q_norm.weight") and query_scale != 1.0:
-                array = array * np.float32(query_scale)
-        kind = _tensor_kind(name, array, weight_kind)
-        data, qtype = _quantize(np.ascontiguousarray(array), kind)
-        writer.add_tensor(name, data, raw_dtype=qtype)
-        del raw, array
+        kind = _tensor_kind(name, stored.shape, weight_kind)
+        shape, dtype, qtype = _planned(stored.shape, kind)
+        writer.add_tensor_info(
+            name, shape, dtype, int(np.prod(shape, dtype=np.int64)) * dtype.itemsize, raw_dtype=qtype
+        )
+        plan.append((hf_name, stored, kind))
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
+    writer.write_ti_data_to_file()
+    for hf_name, stored, kind in plan:
+        writer.write_tensor_data(_converted(stored, hf_name, kind, query_scale))
     writer.close()
     return target
