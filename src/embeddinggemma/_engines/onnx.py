@@ -104,9 +104,6 @@ class GraphModel:
     the token rows, and texts batched by length. A runner (ONNX Runtime here; OpenVINO in :mod:`.openvino`)
     supplies :meth:`_infer`."""
 
-    rows_are_independent = True
-    """Whether a text's vector is independent of the other texts of its call (batches allowed)."""
-
     def __init__(self, model: str, precision: str) -> None:
         from .._tokenizer import load_tokenizer
 
@@ -130,9 +127,8 @@ class GraphModel:
 
         out = np.empty((len(texts), self.full_dimensions), dtype=np.float32)
         encoded = self._tokenizer.encode(texts, max_seq_length)  # cut as the torch path cuts: <bos> … <eos>
-        rows = batch_size if self.rows_are_independent else 1
         with self._lock, tqdm(total=len(texts), disable=not show_progress, unit="text") as progress:
-            for group in by_length(encoded, BATCH_TOKENS, rows):
+            for group in by_length(encoded, BATCH_TOKENS, batch_size):
                 out[group] = self._run([encoded[i] for i in group])
                 progress.update(len(group))
         return out
