@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +36,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from .artifacts import data_path
+from .artifacts import atomic_target, data_path
 
 OPSET = 18
 IR_VERSION = 8  # the first IR version that carries opset 18; ONNX Runtime 1.14+ reads it
@@ -182,14 +182,48 @@ def _check_pooling(settings: dict[str, Any]) -> None:
         raise ValueError("include_prompt=false pooling is not supported")
 
 
+class ExternalData:
+    """A graph's external-data file: each tensor appended at a page-aligned offset, so ONNX Runtime maps it."""
+
+    def __init__(self, data: IO[bytes], location: str) -> None:
+        self._data = data
+        self.location = location
+
+    def tensor(self, name: str, array: np.ndarray) -> TensorProto:
+        """Append ``array`` to the file and declare it as external data named ``name``."""
+        array = np.ascontiguousarray(array)
+        self._data.write(b"\0" * (-self._data.tell() % _ALIGNMENT))
+        offset = self._data.tell()
+        self._data.write(memoryview(array).cast("B"))
+        tensor = TensorProto(name=name, data_type=helper.np_dtype_to_tensor_dtype(array.dtype), dims=array.shape)
+        tensor.data_location = TensorProto.EXTERNAL
+        for key, value in (("location", self.location), ("offset", str(offset)), ("length", str(array.nbytes))):
+            tensor.external_data.add(key=key, value=value)
+        return tensor
+
+
+def save_with_data(target: Path, data_final: Path, build: Callable[[ExternalData], onnx.ModelProto]) -> None:
+    """The model ``build`` makes, at ``target``, with the weights it writes in ``data_final``. Both are written
+    under temporary names and moved into place, the data first, so a reader never sees a half-written pair."""
+    temporary_graph, temporary_data = atomic_target(target), atomic_target(data_final)
+    try:
+        with open(temporary_data, "wb") as data:
+            model = build(ExternalData(data, data_final.name))
+        temporary_graph.write_bytes(model.SerializeToString())
+        os.replace(temporary_data, data_final)
+        os.replace(temporary_graph, target)
+    finally:
+        temporary_graph.unlink(missing_ok=True)
+        temporary_data.unlink(missing_ok=True)
+
+
 class GraphWriter:
     """Nodes and initializers of one graph; weights go straight into the external-data file."""
 
-    def __init__(self, data: IO[bytes], location: str) -> None:
+    def __init__(self, external: ExternalData) -> None:
         self.nodes: list[onnx.NodeProto] = []
         self.initializers: list[TensorProto] = []
-        self._data = data
-        self._location = location
+        self._external = external
         self._constants: dict[tuple[str, bytes, tuple[int, ...]], str] = {}
         self._scope = ""
         self._count = 0
@@ -223,18 +257,7 @@ class GraphWriter:
 
     def weight(self, name: str, array: np.ndarray) -> str:
         """Append ``array`` (as little-endian float32) to the data file and declare it as external data."""
-        array = np.ascontiguousarray(array, dtype="<f4")
-        offset = self._data.tell()
-        padding = -offset % _ALIGNMENT
-        if padding:
-            self._data.write(b"\0" * padding)
-            offset += padding
-        self._data.write(memoryview(array).cast("B"))
-        tensor = TensorProto(name=name, data_type=TensorProto.FLOAT, dims=array.shape)
-        tensor.data_location = TensorProto.EXTERNAL
-        for key, value in (("location", self._location), ("offset", str(offset)), ("length", str(array.nbytes))):
-            tensor.external_data.add(key=key, value=value)
-        self.initializers.append(tensor)
+        self.initializers.append(self._external.tensor(name, np.ascontiguousarray(array, dtype="<f4")))
         return name
 
 
@@ -385,14 +408,14 @@ def _model_file(folder: Path) -> tuple[Path, str]:
     raise ValueError(f"{path} holds no Gemma decoder layers")
 
 
-def build_graph(folder: Path, data: IO[bytes], location: str) -> onnx.ModelProto:
-    """The ONNX model of ``folder``, its weights written to ``data`` (external data named ``location``)."""
+def build_graph(folder: Path, external: ExternalData) -> onnx.ModelProto:
+    """The ONNX model of ``folder``, its weights written to ``external``."""
     from safetensors import safe_open
 
     arch = read_architecture(json.loads((folder / "config.json").read_text()))
     dense = read_dense_stack(folder)
     path, prefix = _model_file(folder)
-    graph = GraphWriter(data, location)
+    graph = GraphWriter(external)
     gemma = GemmaGraph(graph, arch)
     g = graph
 
@@ -450,15 +473,5 @@ def write_onnx_graph(folder: Path, target: Path, *, data_name: str | None = None
     """
     folder, target = Path(folder), Path(target)
     data_final = target.with_name(data_name) if data_name else data_path(target)
-    temporary_graph = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    temporary_data = data_final.with_name(f".{data_final.name}.{os.getpid()}.tmp")
-    try:
-        with open(temporary_data, "wb") as data:
-            model = build_graph(folder, data, data_final.name)
-        temporary_graph.write_bytes(model.SerializeToString())
-        os.replace(temporary_data, data_final)
-        os.replace(temporary_graph, target)
-    finally:
-        temporary_graph.unlink(missing_ok=True)
-        temporary_data.unlink(missing_ok=True)
+    save_with_data(target, data_final, lambda external: build_graph(folder, external))
     return target

@@ -30,17 +30,19 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .onnx_calibration import Activations, observe, weight_matmuls
 
+if TYPE_CHECKING:  # onnx_graph imports onnx, which loading a built artifact never needs
+    from .onnx_graph import ExternalData
+
 ALPHAS = tuple(a / 10 for a in range(11))
 """Exponents tried for each group's channel scales (0: no scaling)."""
 CLIPS = tuple(np.linspace(1.0, 0.55, 19))
 """Fractions of each block's largest magnitude tried as its range when a kind clips."""
-_ALIGNMENT = 4096
 _EXTERNAL_FROM = 4096
 """Initializers of at least this many bytes go to the data file, page-aligned; smaller ones stay inline."""
 
@@ -336,88 +338,64 @@ def _pack(codes: np.ndarray, bits: int) -> np.ndarray:
     return (codes[..., 0::2] & 0xF) | ((codes[..., 1::2] & 0xF) << 4)
 
 
-class _DataFile:
-    """The external data file: each large tensor at a page-aligned offset, so ONNX Runtime maps it."""
+def _stored(external: ExternalData, name: str, array: np.ndarray) -> Any:
+    """``array`` as an initializer: inline when small, else in the data file."""
+    from onnx import numpy_helper
 
-    def __init__(self, path: Path, name: str) -> None:
-        self.handle = open(path, "wb")  # noqa: SIM115 (closed by the writer)
-        self.name = name
-
-    def tensor(self, name: str, array: np.ndarray) -> Any:
-        from onnx import TensorProto, numpy_helper
-
-        array = np.ascontiguousarray(array)
-        if array.nbytes < _EXTERNAL_FROM:
-            return numpy_helper.from_array(array, name)
-        self.handle.write(b"\0" * (-self.handle.tell() % _ALIGNMENT))
-        offset = self.handle.tell()
-        self.handle.write(array.tobytes())
-        tensor = numpy_helper.from_array(np.zeros((0,), dtype=array.dtype), name)
-        tensor.ClearField("dims")
-        tensor.dims.extend(array.shape)
-        tensor.ClearField("raw_data")
-        tensor.data_location = TensorProto.EXTERNAL
-        for key, value in (("location", self.name), ("offset", str(offset)), ("length", str(array.nbytes))):
-            tensor.external_data.add(key=key, value=value)
-        return tensor
+    array = np.ascontiguousarray(array)
+    return numpy_helper.from_array(array, name) if array.nbytes < _EXTERNAL_FROM else external.tensor(name, array)
 
 
 def _write(graph: _FloatGraph, activations: Activations, recipe: Recipe, target: Path, data_name: str) -> None:
-    """The quantized graph at ``target`` and its data file, each under a temporary name moved into place
-    (data first), so a reader never sees a graph without its data."""
-    import onnx
+    """The quantized graph at ``target`` and its data file ``data_name`` beside it (written as a pair)."""
+    from .onnx_graph import save_with_data
+
+    save_with_data(target, target.with_name(data_name), lambda data: _quantized(graph, activations, recipe, data))
+
+
+def _quantized(graph: _FloatGraph, activations: Activations, recipe: Recipe, external: ExternalData) -> Any:
+    """``graph``'s model with every weight projection as ``MatMulNBits``, the weights written to ``external``."""
     from onnx import helper
 
     model = graph.model
-    data_final = target.with_name(data_name)
-    temporary_data = data_final.with_name(f".{data_final.name}.{os.getpid()}.tmp")
-    temporary_graph = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     projections = {node.input[1] for node in weight_matmuls(model)}
-    try:
-        data = _DataFile(temporary_data, data_name)
-        tensors, nodes = [], []
-        with data.handle:
-            for node in model.graph.node:
-                if node.op_type != "MatMul" or node.input[1] not in projections:
-                    nodes.append(node)
-                    continue
-                name, weight = node.input[1], graph.array(node.input[1]).astype(np.float64)
-                blocks = recipe.blocks(projection_kind(name))
-                source = node.input[0].removesuffix("/smooth")
-                square = None
-                if blocks.clip and source in activations.rows:
-                    square = (activations.sample(source).astype(np.float64) / graph.scales.get(source, 1.0)) ** 2
-                    square = square.mean(0)
-                codes, scale = quantize(weight, blocks, square)
-                packed = data.tensor(f"{name}_Q{blocks.bits}", _pack(codes, blocks.bits))
-                scales = data.tensor(f"{name}_scales", scale.reshape(-1))
-                tensors += [packed, scales]
-                k, n = weight.shape
-                attributes = {"K": k, "N": n, "bits": blocks.bits, "block_size": blocks.block}
-                nodes.append(
-                    helper.make_node(
-                        "MatMulNBits",
-                        [node.input[0], packed.name, scales.name],
-                        list(node.output),
-                        name=f"{node.name}_Q{blocks.bits}",
-                        domain="com.microsoft",
-                        accuracy_level=blocks.accuracy_level,
-                        **attributes,
-                    )
-                )
-            used = {name for node in nodes for name in node.input}
-            for tensor in model.graph.initializer:
-                if tensor.name in used and tensor.name not in projections:
-                    tensors.append(data.tensor(tensor.name, graph.array(tensor.name)))
-        model.graph.ClearField("node")
-        model.graph.node.extend(nodes)
-        model.graph.ClearField("initializer")
-        model.graph.initializer.extend(tensors)
-        if not any(opset.domain == "com.microsoft" for opset in model.opset_import):
-            model.opset_import.append(helper.make_opsetid("com.microsoft", 1))
-        onnx.save_model(model, str(temporary_graph))
-        os.replace(temporary_data, data_final)
-        os.replace(temporary_graph, target)
-    finally:
-        temporary_graph.unlink(missing_ok=True)
-        temporary_data.unlink(missing_ok=True)
+    tensors, nodes = [], []
+    for node in model.graph.node:
+        if node.op_type != "MatMul" or node.input[1] not in projections:
+            nodes.append(node)
+            continue
+        name, weight = node.input[1], graph.array(node.input[1]).astype(np.float64)
+        blocks = recipe.blocks(projection_kind(name))
+        source = node.input[0].removesuffix("/smooth")
+        square = None
+        if blocks.clip and source in activations.rows:
+            square = (activations.sample(source).astype(np.float64) / graph.scales.get(source, 1.0)) ** 2
+            square = square.mean(0)
+        codes, scale = quantize(weight, blocks, square)
+        packed = _stored(external, f"{name}_Q{blocks.bits}", _pack(codes, blocks.bits))
+        scales = _stored(external, f"{name}_scales", scale.reshape(-1))
+        tensors += [packed, scales]
+        k, n = weight.shape
+        attributes = {"K": k, "N": n, "bits": blocks.bits, "block_size": blocks.block}
+        nodes.append(
+            helper.make_node(
+                "MatMulNBits",
+                [node.input[0], packed.name, scales.name],
+                list(node.output),
+                name=f"{node.name}_Q{blocks.bits}",
+                domain="com.microsoft",
+                accuracy_level=blocks.accuracy_level,
+                **attributes,
+            )
+        )
+    used = {name for node in nodes for name in node.input}
+    for tensor in model.graph.initializer:
+        if tensor.name in used and tensor.name not in projections:
+            tensors.append(_stored(external, tensor.name, graph.array(tensor.name)))
+    model.graph.ClearField("node")
+    model.graph.node.extend(nodes)
+    model.graph.ClearField("initializer")
+    model.graph.initializer.extend(tensors)
+    if not any(opset.domain == "com.microsoft" for opset in model.opset_import):
+        model.opset_import.append(helper.make_opsetid("com.microsoft", 1))
+    return model
