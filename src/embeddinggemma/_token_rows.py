@@ -12,6 +12,7 @@ import json
 import os
 import weakref
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -47,36 +48,53 @@ class _RowFile:
         return np.frombuffer(raw, np.uint8).reshape(count, self._row_bytes)
 
 
-class SafetensorsRows:
-    """Rows of one 2-D float tensor of a safetensors file, as float32."""
+def safetensors_header(path: Path) -> tuple[dict[str, Any], int]:
+    """A safetensors file's header (its tensors by name) and where its data starts."""
+    with open(path, "rb") as handle:
+        length = int.from_bytes(handle.read(8), "little")
+        return json.loads(handle.read(length)), 8 + length
 
-    def __init__(self, path: Path, name: str) -> None:
-        with open(path, "rb") as handle:
-            length = int.from_bytes(handle.read(8), "little")
-            header = json.loads(handle.read(length))
-        entry = header.get(name)
-        if entry is None or entry.get("dtype") not in _DTYPES or len(entry.get("shape", ())) != 2:
-            raise ModelLoadError(f"{str(path)!r} has no 2-D float tensor {name!r} (the token embedding table).")
-        self.rows, self.width = (int(n) for n in entry["shape"])
+
+class SafetensorsTensor:
+    """One float tensor of a safetensors file, read a span of rows (its first axis) at a time, as float32."""
+
+    def __init__(self, path: Path, name: str, header: tuple[dict[str, Any], int] | None = None) -> None:
+        tensors, start = header or safetensors_header(path)
+        entry = tensors.get(name)
+        if entry is None or entry.get("dtype") not in _DTYPES:
+            raise ModelLoadError(f"{str(path)!r} has no float tensor {name!r}.")
+        self.shape = tuple(int(n) for n in entry["shape"])
         self._dtype = entry["dtype"]
         self._stored = _DTYPES[self._dtype]
-        offset = 8 + length + int(entry["data_offsets"][0])
-        self._file = _RowFile(path, offset, self.rows, self.width * self._stored.itemsize)
-
-    def __call__(self, ids: np.ndarray) -> np.ndarray:
-        """Float32 rows ``(len(ids), width)`` for token ids in any order (repeats read once)."""
-        _, raw, inverse = self._file.read(ids)
-        return self._float(raw)[inverse]
+        row_bytes = int(np.prod(self.shape[1:], dtype=np.int64)) * self._stored.itemsize
+        self._file = _RowFile(path, start + int(entry["data_offsets"][0]), self.shape[0], row_bytes)
 
     def span(self, start: int, stop: int) -> np.ndarray:
-        """Float32 rows ``start`` to ``stop`` (a block of the table, read at once)."""
-        return self._float(self._file.span(start, stop))
+        """Float32 rows ``start`` to ``stop`` (a block of the tensor, read at once)."""
+        return self._float(self._file.span(start, stop)).reshape((-1, *self.shape[1:]))
 
     def _float(self, raw: np.ndarray) -> np.ndarray:
         stored = raw.view(self._stored)
         if self._dtype == "BF16":  # bfloat16 is the top half of a float32
             return (stored.astype(np.uint32) << 16).view(np.float32)
         return stored.astype(np.float32, copy=False)
+
+
+class SafetensorsRows(SafetensorsTensor):
+    """Rows of one 2-D float tensor of a safetensors file (the token table), as float32."""
+
+    def __init__(self, path: Path, name: str) -> None:
+        header = safetensors_header(path)
+        entry = header[0].get(name)
+        if entry is None or entry.get("dtype") not in _DTYPES or len(entry.get("shape", ())) != 2:
+            raise ModelLoadError(f"{str(path)!r} has no 2-D float tensor {name!r} (the token embedding table).")
+        super().__init__(path, name, header)
+        self.rows, self.width = self.shape
+
+    def __call__(self, ids: np.ndarray) -> np.ndarray:
+        """Float32 rows ``(len(ids), width)`` for token ids in any order (repeats read once)."""
+        _, raw, inverse = self._file.read(ids)
+        return self._float(raw)[inverse]
 
 
 class Int8Rows:

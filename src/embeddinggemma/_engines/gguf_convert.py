@@ -14,7 +14,6 @@ Two things differ from a plain tensor copy, both to reproduce the torch model ex
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from fnmatch import fnmatch
 from pathlib import Path
@@ -22,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from .._errors import ModelLoadError
+from .._token_rows import SafetensorsTensor, safetensors_header
 
 ARCH = "gemma-embedding"
 # Output types a caller may ask for → (GGML type of 2-D weights, llama.cpp file type).
@@ -207,46 +207,17 @@ def _bpe_vocab(folder: Path) -> tuple[list[str], list[int]]:
     return tokens, types
 
 
-_SAFETENSORS_DTYPES = {"F32": "<f4", "F16": "<f2", "BF16": "<u2"}
-
-
-class _Stored:
-    """One tensor of a safetensors file, read with ``pread`` a slice of rows at a time: a memory map would
-    count every page it touched in the converting process's memory (the token table alone is 805 MB)."""
-
-    def __init__(self, path: Path, name: str) -> None:
-        with open(path, "rb") as handle:
-            length = int.from_bytes(handle.read(8), "little")
-            entry = json.loads(handle.read(length))[name]
-        if entry["dtype"] not in _SAFETENSORS_DTYPES:
-            raise ModelLoadError(f"{str(path)!r}: tensor {name!r} is {entry['dtype']}, not a float type.")
-        self.path, self.dtype, self.shape = path, entry["dtype"], tuple(int(n) for n in entry["shape"])
-        self._offset = 8 + length + int(entry["data_offsets"][0])
-        self._row_bytes = (
-            int(np.prod(self.shape[1:], dtype=np.int64)) * np.dtype(_SAFETENSORS_DTYPES[self.dtype]).itemsize
-        )
-
-    def rows(self, start: int = 0, stop: int | None = None) -> np.ndarray:
-        """Float32 rows ``start`` to ``stop`` (all of a 1-D tensor)."""
-        count = (self.shape[0] if stop is None else min(stop, self.shape[0])) - start
-        with open(self.path, "rb") as handle:
-            raw = os.pread(handle.fileno(), count * self._row_bytes, self._offset + start * self._row_bytes)
-        array = np.frombuffer(raw, dtype=_SAFETENSORS_DTYPES[self.dtype]).reshape((count, *self.shape[1:]))
-        if self.dtype == "BF16":  # bfloat16 is the top half of a float32
-            return (array.astype(np.uint32) << 16).view(np.float32)
-        return array.astype(np.float32)
-
-
-def _source_tensors(folder: Path) -> Iterator[tuple[str, _Stored]]:
-    """(HF name, stored tensor) for the transformer, then the Dense weights under their GGUF prefixes."""
+def _source_tensors(folder: Path) -> Iterator[tuple[str, Path, str, tuple[dict, int]]]:
+    """(HF name, file, name in the file, the file's header) for the transformer, then the Dense weights under
+    their GGUF prefixes. Nothing is read yet: a tensor is read when it is converted."""
     main = folder / "model.safetensors"
-    with open(main, "rb") as handle:
-        length = int.from_bytes(handle.read(8), "little")
-        names = [name for name in json.loads(handle.read(length)) if name != "__metadata__"]
-    for name in names:
-        yield name, _Stored(main, name)
+    header = safetensors_header(main)
+    for name in header[0]:
+        if name != "__metadata__":
+            yield name, main, name, header
     for prefix, path, _ in _dense_modules(folder):
-        yield f"{prefix}.weight", _Stored(path / "model.safetensors", "linear.weight")
+        dense = path / "model.safetensors"
+        yield f"{prefix}.weight", dense, "linear.weight", safetensors_header(dense)
 
 
 def _tensor_kind(name: str, shape: tuple[int, ...], weight_kind: str) -> str:
@@ -268,7 +239,7 @@ def _planned(shape: tuple[int, ...], kind: str) -> tuple[tuple[int, ...], np.dty
     return tuple(gguf.quants.quant_shape_to_byte_shape(shape, qtype)), np.dtype(np.uint8), qtype
 
 
-def _converted(stored: _Stored, hf_name: str, kind: str, query_scale: float) -> np.ndarray:
+def _converted(stored: SafetensorsTensor, hf_name: str, kind: str, query_scale: float) -> np.ndarray:
     """The tensor as the GGUF stores it: norms as ``1 + weight`` (the query norm with llama.cpp's scale
     folded in), 2-D weights quantized a slice of rows at a time."""
     import gguf
@@ -276,7 +247,7 @@ def _converted(stored: _Stored, hf_name: str, kind: str, query_scale: float) -> 
     qtype = gguf.GGMLQuantizationType[kind]
     parts = []
     for start in range(0, stored.shape[0], _ROWS_PER_CHUNK):
-        array = stored.rows(start, start + _ROWS_PER_CHUNK)
+        array = stored.span(start, start + _ROWS_PER_CHUNK)
         if hf_name.endswith(_NORM_SUFFIXES):
             array = array + np.float32(1.0)
             if hf_name.endswith("q_norm.weight") and query_scale != 1.0:
@@ -319,20 +290,22 @@ def write_gguf(folder: Path, target: Path, quantization: str = "q8_0") -> Path:
     # Every tensor's shape and type first (the header lists them), then each converted and written alone:
     # the writer never holds the model, and the converter holds one tensor at a time.
     plan = []
-    for hf_name, stored in _source_tensors(folder):
+    for hf_name, path, stored_name, header in _source_tensors(folder):
         name = hf_name if hf_name.startswith("dense_") else names.get_name(hf_name, try_suffixes=(".weight",))
         if name is None:
             raise ModelLoadError(f"tensor {hf_name!r} has no llama.cpp name; is this EmbeddingGemma?")
-        kind = _tensor_kind(name, stored.shape, weight_kind)
-        shape, dtype, qtype = _planned(stored.shape, kind)
+        source_shape = tuple(int(n) for n in header[0][stored_name]["shape"])
+        kind = _tensor_kind(name, source_shape, weight_kind)
+        shape, dtype, qtype = _planned(source_shape, kind)
         writer.add_tensor_info(
             name, shape, dtype, int(np.prod(shape, dtype=np.int64)) * dtype.itemsize, raw_dtype=qtype
         )
-        plan.append((hf_name, stored, kind))
+        plan.append((hf_name, path, stored_name, header, kind))
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_ti_data_to_file()
-    for hf_name, stored, kind in plan:
+    for hf_name, path, stored_name, header, kind in plan:  # one tensor read at a time (its file closed after)
+        stored = SafetensorsTensor(path, stored_name, header)
         writer.write_tensor_data(_converted(stored, hf_name, kind, query_scale))
     writer.close()
     return target
