@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from _support import REAL_MODEL, require_torch, tiny_768_model_path, tiny_model_path
+from _support import REAL_MODEL, require_torch, tiny_768_model_path, tiny_model_path, tiny_v2_model_path
 
 KINDS = ("unit", "integration", "e2e", "real_model")
 """The test folders, each a marker of the same name (registered in pyproject.toml)."""
@@ -40,6 +40,13 @@ def tiny_768_model() -> str:
     """The tiny model at hidden size 768 (llama.cpp's graph and 4-bit blocks); skips the test without torch."""
     require_torch()
     return tiny_768_model_path()
+
+
+@pytest.fixture(scope="session")
+def tiny_v2_model() -> str:
+    """A tiny random-weight EmbeddingGemma 2 (transformers' own classes, 768-d output); skips without torch."""
+    require_torch()
+    return tiny_v2_model_path()
 
 
 @pytest.fixture(scope="session")

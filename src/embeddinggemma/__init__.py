@@ -16,12 +16,13 @@ from ._errors import (
     TruncationError,
     TruncationWarning,
 )
+from ._families import FAMILIES, Family
 from ._inputs import validate_texts
 from ._model_files import user_cache_dir
 from ._pipeline import Embedder, Pipelined, TruncationReport, shape_vectors
 from ._prompts import TASKS, TaskPrompts, apply_prompt, is_prompted
 from ._registry import BACKENDS, DEFAULT_MODEL, DEFAULT_OLLAMA_URL, ENGINES, QUANTIZATIONS
-from ._settings import DIMENSIONS, MAX_SEQ_LENGTH, ChunkingSettings, EmbeddingSettings
+from ._settings import DIMENSIONS, INDEX_PRECISIONS, MAX_SEQ_LENGTH, ChunkingSettings, EmbeddingSettings, IndexSettings
 from ._vector_cache import CacheStore, CacheWriteWarning, VectorCache
 
 try:
@@ -35,6 +36,8 @@ __all__ = [
     "DEFAULT_OLLAMA_URL",
     "DIMENSIONS",
     "ENGINES",
+    "FAMILIES",
+    "INDEX_PRECISIONS",
     "MAX_SEQ_LENGTH",
     "QUANTIZATIONS",
     "TASKS",
@@ -45,6 +48,8 @@ __all__ = [
     "Embedder",
     "EmbeddingGemmaError",
     "EmbeddingSettings",
+    "Family",
+    "IndexSettings",
     "MissingExtraError",
     "ModelLoadError",
     "OutputCheckError",

@@ -25,7 +25,11 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="artifacts:\n" + "\n".join(f"  {a.name:<9} {a.summary}" for a in ARTIFACT_TABLE),
     )
-    quantize.add_argument("model", help="a local embeddinggemma-300m folder or the hub id google/embeddinggemma-300m")
+    quantize.add_argument(
+        "model",
+        help="a local model folder (EmbeddingGemma or EmbeddingGemma 2) or a hub id (google/embeddinggemma-300m, "
+        "google/embeddinggemma-2)",
+    )
     quantize.add_argument(
         "--quantization",
         "-q",

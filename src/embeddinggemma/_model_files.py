@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ._errors import ModelLoadError
+from ._families import EMBEDDINGGEMMA, detect
 from ._registry import ENGINE_TABLE
 
 GATED_HINT = (
@@ -28,6 +29,11 @@ GATED_HINT = (
     "`model=` in LangChain, `model_name=` in LlamaIndex."
 )
 """What to do about the gated hub id, for every error of loading it."""
+
+OPEN_HINT = (
+    "google/embeddinggemma-2 is not gated (Apache-2.0): check the network and the hub id, or pass the path of a "
+    "local copy of the model folder: `model=` in LangChain, `model_name=` in LlamaIndex."
+)
 
 _CHUNK = 8 << 20
 _REDOWNLOAD = "re-download the model folder (e.g. `hf download google/embeddinggemma-300m --local-dir DIR`)"
@@ -193,7 +199,8 @@ def resolve_model_dir(model: str | os.PathLike[str]) -> Path:
 
             folder = Path(snapshot_download(model))
         except Exception as exc:  # gated, offline, unknown id: one actionable error
-            raise ModelLoadError(f"could not fetch {model!r}: {exc}\n{GATED_HINT}") from exc
+            hint = GATED_HINT if detect(model) == EMBEDDINGGEMMA else OPEN_HINT
+            raise ModelLoadError(f"could not fetch {model!r}: {exc}\n{hint}") from exc
     check_model_folder(folder)
     if not (folder / "model.safetensors").is_file():
         raise ModelLoadError(

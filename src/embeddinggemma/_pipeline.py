@@ -180,7 +180,10 @@ class Embedder:
         if settings is None:
             settings = EmbeddingSettings(**overrides)
         elif overrides:
-            settings = EmbeddingSettings(**{**dict(settings.core_settings()), **overrides})
+            values = dict(settings.core_settings())
+            if "max_seq_length" not in settings.model_fields_set:  # the model's context: an override's model may differ
+                del values["max_seq_length"]
+            settings = EmbeddingSettings(**{**values, **overrides})
         self._settings = settings.core_settings()
         self._spec: RuntimeSpec | None = None
         self._runtime: Runtime | None = None

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._engines.base import Bound, LocalRuntime, RuntimeSpec
 from ._errors import MissingExtraError
+from ._families import family_of_folder
 from ._model_files import fingerprint, local_model, resolve_model_dir, source_fingerprint
 from ._registry import (
     AUTO,
@@ -68,12 +69,23 @@ def resolve(settings: EmbeddingSettings) -> RuntimeSpec:
         row, f"quantization={settings.quantization!r}" if settings.quantization else f"engine={row.name!r}"
     )
     location = model if row.model_files and model.lower().endswith(row.model_files) else str(resolve_model_dir(model))
+    _check_family(settings, location)
     if "cuda" not in row.devices and "mps" not in row.devices:
         return RuntimeSpec(LOCAL, location, row.name, settings.quantization)
     from ._engines.device import resolve_device, resolve_dtype
 
     device = resolve_device(settings.device)
     return RuntimeSpec(LOCAL, location, row.name, settings.quantization, device, resolve_dtype(settings.dtype, device))
+
+
+def _check_family(settings: EmbeddingSettings, location: str) -> None:
+    """The settings were checked for the family the model's name says; a folder's config has the last word."""
+    found = family_of_folder(location)
+    if found is not None and found != settings.family:
+        raise ValueError(
+            f"model={settings.model!r} is {found.title} (its config.json says so), but the settings were made for "
+            f"{settings.family.title}: pass model_family={found.name!r} (or a local folder of the model)."
+        )
 
 
 def _quantizations_of(row: Engine) -> list[str]:

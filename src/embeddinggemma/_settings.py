@@ -25,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from ._families import EMBEDDINGGEMMA, FAMILY_NAMES, LONGEST_CONTEXT, Family, detect, family_of_folder
 from ._prompts import TASKS, TaskPrompts
 from ._registry import (
     AUTO,
@@ -40,7 +41,8 @@ from ._registry import (
 DIMENSIONS = (768, 512, 256, 128)
 """EmbeddingGemma's Matryoshka sizes; the first is the model's full width."""
 FULL_DIMENSIONS = DIMENSIONS[0]
-MAX_SEQ_LENGTH = 2048
+MAX_SEQ_LENGTH = EMBEDDINGGEMMA.context
+"""EmbeddingGemma's context (EmbeddingGemma 2 reads 8192: see :data:`embeddinggemma.FAMILIES`)."""
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("auto", "float32", "bfloat16")
 _FLOAT16 = ("float16", "fp16", "half")
@@ -48,18 +50,29 @@ DEFAULT_CHUNK_SIZE = 512
 """Tokens per chunk, prompt, title and special tokens included (see the README for why)."""
 DEFAULT_CHUNK_OVERLAP = 64
 TITLE_KEY = "title"
+INDEX_PRECISIONS = ("float32", "float16", "int8", "binary")
+"""How a vector index stores vectors, most exact first (:mod:`embeddinggemma.vector_index`)."""
+RESCORES = ("int8", "float32")
 
 Truncation = Literal["warn", "error", "silent"]
 TRUNCATIONS = ("warn", "error", "silent")
-_CHOICES = {"task": tuple(TASKS), "truncation": TRUNCATIONS, "backend": BACKENDS, "engine": ENGINES}
+_CHOICES = {
+    "task": tuple(TASKS),
+    "truncation": TRUNCATIONS,
+    "backend": BACKENDS,
+    "engine": ENGINES,
+    "model_family": FAMILY_NAMES,
+}
 _FIXED_CHOICES: dict[str, tuple[object, ...]] = {
     **_CHOICES,
+    "index_precision": INDEX_PRECISIONS,
+    "rescore": RESCORES,
     "dimensions": DIMENSIONS,
     "quantization": QUANTIZATIONS,
     "dtype": DTYPES,
 }
 _INTEGER_BOUNDS = {
-    "max_seq_length": (1, MAX_SEQ_LENGTH),
+    "max_seq_length": (1, LONGEST_CONTEXT),
     "batch_size": (1, None),
     "max_retries": (0, None),
     "max_concurrency": (1, None),
@@ -139,8 +152,12 @@ class EmbeddingSettings(_Settings, _TitleKey):
     """Everything that decides what vector a text gets and how it is computed, validated once."""
 
     model: str = DEFAULT_MODEL
-    """Hub id (gated: accept the licence and log in) or a local sentence-transformers folder or ``.gguf``
-    file; for ``ollama`` / ``openai`` backends, the name the server knows the model by."""
+    """Hub id (``google/embeddinggemma-300m`` is gated: accept the licence and log in;
+    ``google/embeddinggemma-2`` is not) or a local sentence-transformers folder or ``.gguf`` file; for
+    ``ollama`` / ``openai`` backends, the name the server knows the model by."""
+    model_family: str = "auto"
+    """``auto`` (from the model folder's config, else from the model's name), ``embeddinggemma`` or
+    ``embeddinggemma-2``: decides the context length and, for a server, the tokenizer that counts."""
     task: str = "retrieval"
     """EmbeddingGemma task: retrieval, question_answering, fact_checking, code_retrieval, classification,
     clustering, semantic_similarity, or raw (no prompt)."""
@@ -149,7 +166,8 @@ class EmbeddingSettings(_Settings, _TitleKey):
     truncation: Truncation = "warn"
     """Inputs longer than ``max_seq_length`` tokens (prompt included): ``warn``, ``error`` or ``silent``."""
     max_seq_length: int = MAX_SEQ_LENGTH
-    """Token budget per input, prompt and special tokens included; at most 2048."""
+    """Token budget per input, prompt and special tokens included; by default, and at most, the model's
+    context: 2048 for EmbeddingGemma, 8192 for EmbeddingGemma 2."""
     device: str = "auto"
     """``auto`` (a CUDA or Apple GPU when one is present and torch is installed, else the CPU), ``cpu``,
     ``cuda``, ``cuda:N`` or ``mps`` (the last three run on torch)."""
@@ -275,6 +293,7 @@ class EmbeddingSettings(_Settings, _TitleKey):
 
     @model_validator(mode="after")
     def _check_combination(self) -> EmbeddingSettings:
+        self._check_family()
         if self.quantization is not None and self.backend != LOCAL:
             raise ValueError(
                 f"quantization={self.quantization!r} applies to the local backend; a server "
@@ -299,11 +318,44 @@ class EmbeddingSettings(_Settings, _TitleKey):
             )
         return self
 
+    def _check_family(self) -> None:
+        """The declared family agrees with the model folder's config; ``max_seq_length`` fits the family's
+        context, and is that context unless the user set it."""
+        if self.model_family != "auto" and self.backend == LOCAL:
+            found = family_of_folder(os.path.expanduser(self.model))
+            if found is not None and found.name != self.model_family:
+                raise ValueError(
+                    f"model_family={self.model_family!r} does not match model={self.model!r}, whose config.json "
+                    f"says it is {found.title}: pass model_family={found.name!r} or 'auto'."
+                )
+        family = self.family
+        if self.backend == LOCAL:
+            runs_on = quantization_engine(self.quantization) if self.quantization else self.engine
+            if runs_on in family.not_on or (self.model.lower().endswith(".gguf") and "llama.cpp" in family.not_on):
+                offered = [name for name in QUANTIZATIONS if quantization_engine(name) not in family.not_on]
+                engine_name = runs_on if runs_on != AUTO else "llama.cpp"
+                raise ValueError(
+                    f"{family.title} (model={self.model!r}) does not run on {engine_name} in this package; use "
+                    f"the default engine, engine='torch', or quantization={' / '.join(map(repr, offered))}."
+                )
+        if "max_seq_length" not in self.model_fields_set:
+            self.__dict__["max_seq_length"] = family.context
+        elif self.max_seq_length > family.context:
+            raise ValueError(
+                f"max_seq_length={self.max_seq_length} is more than {family.title}'s {family.context} tokens "
+                f"(model={self.model!r}). Use at most {family.context}."
+            )
+
     # -- derived --------------------------------------------------------------------------------
+    @property
+    def family(self) -> Family:
+        """The model's family (:mod:`embeddinggemma._families`): its context, hub id and prompts."""
+        return detect(self.model, self.model_family)
+
     @property
     def prompts(self) -> TaskPrompts:
         """The task's prompts with the user's overrides applied."""
-        base = TASKS[self.task]
+        base = self.family.tasks[self.task]
         return TaskPrompts(
             query=base.query if self.query_prompt is None else self.query_prompt,
             document=base.document if self.document_prompt is None else self.document_prompt,
@@ -322,7 +374,7 @@ class ChunkingSettings(_Settings, _TitleKey):
 
     chunk_size: int = DEFAULT_CHUNK_SIZE
     """Tokens per chunk as embedded (document prompt, title, metadata text and special tokens
-    included); at most 2048."""
+    included); at most the model's context (2048; 8192 for EmbeddingGemma 2)."""
     chunk_overlap: int = DEFAULT_CHUNK_OVERLAP
     """Tokens shared by consecutive chunks (whole sentences or finer pieces, up to this many)."""
     tokenizer: str = DEFAULT_MODEL
@@ -335,11 +387,6 @@ class ChunkingSettings(_Settings, _TitleKey):
     @field_validator("chunk_size", "chunk_overlap", mode="before")
     @classmethod
     def _check_tokens(cls, value: object, info: ValidationInfo) -> int:
-        if info.field_name == "chunk_size" and isinstance(value, int) and value > MAX_SEQ_LENGTH:
-            raise ValueError(
-                f"chunk_size={value} is more than EmbeddingGemma's {MAX_SEQ_LENGTH} tokens: a chunk that "
-                f"long would be truncated. Use at most {MAX_SEQ_LENGTH}."
-            )
         low = 1 if info.field_name == "chunk_size" else 0
         try:
             return _integer(info.field_name, value, low)
@@ -363,7 +410,13 @@ class ChunkingSettings(_Settings, _TitleKey):
         return _choice("task", value, tuple(TASKS))
 
     @model_validator(mode="after")
-    def _check_overlap(self) -> ChunkingSettings:
+    def _check_sizes(self) -> ChunkingSettings:
+        family = detect(self.tokenizer)
+        if self.chunk_size > family.context:
+            raise ValueError(
+                f"chunk_size={self.chunk_size} is more than {family.title}'s {family.context} tokens: a chunk that "
+                f"long would be truncated. Use at most {family.context}."
+            )
         if self.chunk_overlap >= self.chunk_size:
             raise ValueError(f"chunk_overlap={self.chunk_overlap} must be smaller than chunk_size={self.chunk_size}.")
         return self
@@ -383,11 +436,11 @@ class ChunkingSettings(_Settings, _TitleKey):
     def matching(cls, embedding: EmbeddingSettings, **given: Any) -> dict[str, Any]:
         """The chunking keywords that match ``embedding`` (its tokenizer, task, prompt, title key, a size
         that fits), under the ones ``given``. A server backend's ``model`` is the server's name for the
-        model, not a tokenizer: the hub id's tokenizer is used then."""
+        model, not a tokenizer: its family's hub id's tokenizer is used then."""
         local = embedding.backend == LOCAL and not embedding.model.lower().endswith(".gguf")
         size = given.get("chunk_size", min(DEFAULT_CHUNK_SIZE, embedding.max_seq_length))
         defaults: dict[str, Any] = {
-            "tokenizer": embedding.model if local else DEFAULT_MODEL,
+            "tokenizer": embedding.model if local else embedding.family.hub_id,
             "task": embedding.task,
             "document_prompt": embedding.document_prompt,
             "title_key": embedding.title_key,
@@ -396,6 +449,30 @@ class ChunkingSettings(_Settings, _TitleKey):
         if "chunk_overlap" not in given and isinstance(size, int):
             defaults["chunk_overlap"] = min(DEFAULT_CHUNK_OVERLAP, size // 4)
         return {**defaults, **given}
+
+
+class IndexSettings(_Settings):
+    """How a vector index stores EmbeddingGemma's vectors (:mod:`embeddinggemma.vector_index`; the RAG apps'
+    ``--index-precision``): with ``dimensions``, what decides an index's size and speed."""
+
+    index_precision: str = "float32"
+    """``float32`` (exact, 4 bytes a dimension), ``float16`` (2), ``int8`` (1: FAISS's scalar quantizer, its
+    ranges calibrated on the indexed vectors) or ``binary`` (1 bit: Hamming search, then re-ranked)."""
+    rescore: str = "int8"
+    """What ``binary`` re-ranks its candidates with: ``int8`` vectors in memory, or ``float32`` ones read from
+    disk (memory-mapped: only the candidates' rows)."""
+    oversample: int = 10
+    """``binary`` candidates re-ranked per result wanted (``k x oversample``)."""
+
+    @field_validator("index_precision", "rescore", mode="before")
+    @classmethod
+    def _check_choice(cls, value: object, info: ValidationInfo) -> str:
+        return _choice(info.field_name, value, _FIXED_CHOICES[info.field_name])
+
+    @field_validator("oversample", mode="before")
+    @classmethod
+    def _check_oversample(cls, value: object) -> int:
+        return _integer("oversample", value, 1)
 
 
 def _unknown_message(name: str, valid: list[str]) -> str:

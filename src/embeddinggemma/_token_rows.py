@@ -80,6 +80,43 @@ class SafetensorsTensor:
         return stored.astype(np.float32, copy=False)
 
 
+class SafetensorsFile:
+    """The float tensors of one safetensors file, each read whole when asked for (``pread``, never mapped):
+    float32, bfloat16 and float16 alike come back as float32."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._header = safetensors_header(self.path)
+
+    def keys(self) -> list[str]:
+        return [name for name in self._header[0] if name != "__metadata__"]
+
+    def get_tensor(self, name: str) -> np.ndarray:
+        tensor = SafetensorsTensor(self.path, name, self._header)
+        rows = tensor.shape[0] if tensor.shape else 1
+        return tensor.span(0, rows).reshape(tensor.shape)
+
+    def text_model_prefix(self) -> str:
+        """What the text transformer's tensor names start with: ``""``, ``"model."``, or for EmbeddingGemma
+        2's composite checkpoint ``"language_model."`` (its vision and audio towers have layers too, but no
+        token table)."""
+        names = set(self.keys())
+        for name in sorted(names, key=len):
+            if name.endswith(TOKEN_TABLE):
+                prefix = name[: -len(TOKEN_TABLE)]
+                if f"{prefix}layers.0.input_layernorm.weight" in names:
+                    return prefix
+        raise ModelLoadError(f"{str(self.path)!r} holds no Gemma text transformer (no token table beside its layers).")
+
+
+TOKEN_TABLE = "embed_tokens.weight"
+
+
+def token_table(path: Path) -> SafetensorsRows:
+    """The text model's token table in the safetensors file at ``path``, whatever its tensors' prefix."""
+    return SafetensorsRows(path, SafetensorsFile(path).text_model_prefix() + TOKEN_TABLE)
+
+
 class SafetensorsRows(SafetensorsTensor):
     """Rows of one 2-D float tensor of a safetensors file (the token table), as float32."""
 

@@ -2,5 +2,6 @@
 
 from ._embedding import EmbeddingGemmaEmbedding
 from ._node_parser import EmbeddingGemmaNodeParser
+from ._retriever import EmbeddingGemmaRetriever
 
-__all__ = ["EmbeddingGemmaEmbedding", "EmbeddingGemmaNodeParser"]
+__all__ = ["EmbeddingGemmaEmbedding", "EmbeddingGemmaNodeParser", "EmbeddingGemmaRetriever"]

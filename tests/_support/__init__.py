@@ -10,11 +10,14 @@ import os
 
 from _support.tiny_model import (
     PROMPTS,
+    V2_LAYOUTS,
     build_tiny_model,
+    build_tiny_v2_model,
     flip_bits,
     require_torch,
     tiny_768_model_path,
     tiny_model_path,
+    tiny_v2_model_path,
 )
 
 __all__ = [
@@ -22,11 +25,14 @@ __all__ = [
     "PROMPTS",
     "QUANTIZED_TEXTS",
     "REAL_MODEL",
+    "V2_LAYOUTS",
     "build_tiny_model",
+    "build_tiny_v2_model",
     "flip_bits",
     "require_torch",
     "tiny_768_model_path",
     "tiny_model_path",
+    "tiny_v2_model_path",
 ]
 
 REAL_MODEL = os.environ.get("EMBEDDINGGEMMA_MODEL")

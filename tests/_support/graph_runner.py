@@ -20,7 +20,9 @@ class GraphRunner:
         self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         # Row by row, as the runtime reads them: the real table is 805 MB.
         self._weights = safe_open(str(folder / "model.safetensors"), framework="numpy")
-        self.table = self._weights.get_slice("embed_tokens.weight")
+        # EmbeddingGemma 2's composite checkpoint nests it as ``language_model.embed_tokens.weight``.
+        table = next(key for key in sorted(self._weights.keys(), key=len) if key.endswith("embed_tokens.weight"))
+        self.table = self._weights.get_slice(table)
         self.hidden = int(self.table.get_shape()[1])
         self.scale = np.float32(np.sqrt(self.hidden))
         options = ort.SessionOptions()

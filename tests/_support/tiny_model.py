@@ -100,6 +100,91 @@ def build_tiny_model(folder: Path, hidden_size: int = 32, seed: int = 0) -> Path
     return folder
 
 
+V2_LAYOUTS = {
+    "sliding-sliding-full": ("sliding_attention", "sliding_attention", "full_attention"),
+    "full-sliding-full": ("full_attention", "sliding_attention", "full_attention"),
+    "sliding-full-sliding-full": ("sliding_attention", "full_attention", "sliding_attention", "full_attention"),
+}
+"""Layer patterns the EmbeddingGemma 2 tests cover (its last layer is always full attention)."""
+
+
+def build_tiny_v2_model(
+    folder: Path,
+    *,
+    layer_types: tuple[str, ...] = V2_LAYOUTS["sliding-sliding-full"],
+    sliding_window: int = 4,
+    composite: bool = False,
+    hidden_size: int = 32,
+    seed: int = 0,
+) -> Path:
+    """EmbeddingGemma 2's text stack from transformers' own classes, scaled down, random weights, in the
+    sentence-transformers layout (Transformer -> mean Pooling -> Normalize, no Dense layers).
+
+    Wider full-attention heads with fewer key/value heads, a symmetric window of ``sliding_window`` (far
+    shorter than the test texts), per-layer embeddings and the 768-wide projection, as the real model has.
+    ``composite=True`` saves the weights as the composite ``EmbeddingGemma2Model`` (text model under
+    ``language_model.``, no vision or audio towers), as the hub's checkpoint nests them; the vectors are
+    the same as the text layout's of the same ``seed``. ``hidden_size=256`` gives 4-bit blocks of 32 a
+    realistic number of blocks per row (the quantized modes' tests).
+    """
+    require_torch()
+    import torch
+    from sentence_transformers import SentenceTransformer, models
+    from transformers import EmbeddingGemma2Config, EmbeddingGemma2Model, EmbeddingGemma2TextConfig
+    from transformers import EmbeddingGemma2TextModel as TextModel
+
+    torch.manual_seed(seed)
+    tokenizer = _tokenizer(folder)
+    config = EmbeddingGemma2TextConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden_size,
+        intermediate_size=2 * hidden_size,
+        num_hidden_layers=len(layer_types),
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=hidden_size // 4,
+        layer_types=list(layer_types),
+        sliding_window=sliding_window,
+        hidden_size_per_layer_input=hidden_size // 4,
+        embedding_dim=768,
+        global_head_dim=hidden_size // 2,
+        num_global_key_value_heads=1,
+        pad_token_id=0,
+        eos_token_id=1,
+        bos_token_id=2,
+    )
+    text_model = TextModel(config)
+    with torch.no_grad():  # transformers initialises it to ones: make the tests see it multiply
+        for layer in text_model.layers:
+            layer.layer_scalar.uniform_(0.5, 1.5)
+    text_model.save_pretrained(folder, safe_serialization=True)
+    transformer = models.Transformer(str(folder), max_seq_length=8192)
+    pooling = models.Pooling(768, pooling_mode="mean", include_prompt=True)
+    model = SentenceTransformer(modules=[transformer, pooling, models.Normalize()], prompts=PROMPTS, device="cpu")
+    model.save(str(folder))
+    if composite:
+        whole = EmbeddingGemma2Model(EmbeddingGemma2Config(text_config=config.to_dict()))
+        whole.language_model.load_state_dict(text_model.state_dict())
+        (folder / "model.safetensors").unlink()
+        whole.save_pretrained(folder, safe_serialization=True)
+    return folder
+
+
+@functools.cache
+def _built_v2(layout: str, composite: bool, hidden_size: int) -> str:
+    folder = Path(tempfile.mkdtemp(prefix=f"tiny-embeddinggemma2-{layout}-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return str(
+        build_tiny_v2_model(folder, layer_types=V2_LAYOUTS[layout], composite=composite, hidden_size=hidden_size)
+    )
+
+
+def tiny_v2_model_path(layout: str = "sliding-sliding-full", *, composite: bool = False, hidden_size: int = 32) -> str:
+    """A tiny EmbeddingGemma 2 (768-d output), built once per test process per layout."""
+    require_torch()
+    return _built_v2(layout, composite, hidden_size)
+
+
 @functools.cache
 def _built(prefix: str, hidden_size: int) -> str:
     folder = Path(tempfile.mkdtemp(prefix=prefix))

@@ -91,7 +91,7 @@ def test_empty_batches_embed_nothing():
         ("dimensions", 768.0, "768, 512, 256, 128"),
         ("device", None, "auto, cpu, cuda, mps"),
         ("dtype", "float16", "overflow float16"),
-        ("max_seq_length", 4096, "from 1 to 2048"),
+        ("max_seq_length", 4096, "more than EmbeddingGemma.s 2048 tokens"),
     ],
 )
 def test_bad_settings_fail_at_construction_and_by_assignment(adapter, setting, value, message):

@@ -57,8 +57,10 @@ def test_float16_refused_with_reason(dtype):
     [
         ("task", "search", "use one of 'retrieval', 'question_answering'"),
         ("truncation", "drop", "use one of 'warn', 'error', 'silent'"),
-        ("max_seq_length", 4096, "integer from 1 to 2048"),
-        ("max_seq_length", True, "integer from 1 to 2048"),
+        ("max_seq_length", 4096, "more than EmbeddingGemma.s 2048 tokens"),
+        ("max_seq_length", True, "integer from 1 to 8192"),
+        ("max_seq_length", 8193, "integer from 1 to 8192"),
+        ("model_family", "gemma", "use one of 'auto', 'embeddinggemma', 'embeddinggemma-2'"),
         ("batch_size", 0, "integer >= 1"),
         ("batch_size", 2.0, "integer >= 1"),
         ("device", "tpu", "auto, cpu, cuda, mps"),

@@ -12,6 +12,8 @@ PUBLIC = {
         "DEFAULT_OLLAMA_URL",
         "DIMENSIONS",
         "ENGINES",
+        "FAMILIES",
+        "INDEX_PRECISIONS",
         "MAX_SEQ_LENGTH",
         "QUANTIZATIONS",
         "TASKS",
@@ -22,6 +24,8 @@ PUBLIC = {
         "Embedder",
         "EmbeddingGemmaError",
         "EmbeddingSettings",
+        "Family",
+        "IndexSettings",
         "MissingExtraError",
         "ModelLoadError",
         "OutputCheckError",
@@ -59,8 +63,17 @@ PUBLIC = {
         "summarize",
         "vectors_of",
     ],
-    "langchain_embeddinggemma": ["EmbeddingGemmaEmbeddings", "EmbeddingGemmaTextSplitter"],
-    "llama_index_embeddinggemma": ["EmbeddingGemmaEmbedding", "EmbeddingGemmaNodeParser"],
+    "embeddinggemma.vector_index": [
+        "BinaryIndex",
+        "PRECISIONS",
+        "bytes_per_vector",
+        "describe",
+        "faiss_index",
+        "pack_signs",
+        "vector_index",
+    ],
+    "langchain_embeddinggemma": ["EmbeddingGemmaEmbeddings", "EmbeddingGemmaRetriever", "EmbeddingGemmaTextSplitter"],
+    "llama_index_embeddinggemma": ["EmbeddingGemmaEmbedding", "EmbeddingGemmaNodeParser", "EmbeddingGemmaRetriever"],
 }
 
 
@@ -75,7 +88,7 @@ def test_all_is_pinned_and_importable(package):
 @pytest.mark.parametrize("package", ["embeddinggemma", "langchain_embeddinggemma", "llama_index_embeddinggemma"])
 def test_implementation_modules_are_private(package):
     module = importlib.import_module(package)
-    public_modules = {"quantize", "ray", "cli", "__main__"} if package == "embeddinggemma" else set()
+    public_modules = {"quantize", "ray", "cli", "vector_index", "__main__"} if package == "embeddinggemma" else set()
     for info in pkgutil.iter_modules(module.__path__):
         assert info.name.startswith("_") or info.name in public_modules, f"{package}.{info.name} should be private"
 

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from .._errors import ModelLoadError
+from .._families import family_of_config
 from .._token_rows import SafetensorsTensor, safetensors_header
 
 ARCH = "gemma-embedding"
@@ -263,6 +264,12 @@ def write_gguf(folder: Path, target: Path, quantization: str = "q8_0") -> Path:
     if quantization not in TYPES:
         raise ValueError(f"quantization={quantization!r} is unknown; use one of {', '.join(TYPES)}.")
     config = _read_json(folder / "config.json")
+    family = family_of_config(config)
+    if family is not None and "llama.cpp" in family.not_on:
+        raise ModelLoadError(
+            f"{str(folder)!r} is {family.title}, which llama.cpp does not run in this package (no GGUF for it): "
+            "build the ONNX artifacts instead (`--quantization onnx-f32 int8 int4`)."
+        )
     if config.get("model_type") not in ("gemma3_text", "gemma3") or not config.get("use_bidirectional_attention"):
         raise ModelLoadError(
             f"{str(folder)!r} is not EmbeddingGemma (model_type={config.get('model_type')!r}, "

@@ -25,13 +25,12 @@ import numpy as np
 from .._errors import MissingExtraError, ModelLoadError, require
 from .._registry import artifacts_of
 from .._threads import threads
-from .._token_rows import Int8Rows, SafetensorsRows
+from .._token_rows import Int8Rows, token_table
 from .artifacts import artifact_path, build_once, data_path, in_own_process
 from .base import RuntimeSpec
 from .onnx_nbits import RECIPES, recipe_for
 from .onnx_table import table_paths
 
-TOKEN_TABLE = "embed_tokens.weight"
 _ARTIFACT_NAMES = {artifact.precision: artifact.name for artifact in artifacts_of("onnxruntime")}
 """The command line's name for each precision's artifact."""
 PRECISIONS = tuple(_ARTIFACT_NAMES)
@@ -111,7 +110,7 @@ class GraphModel:
         self.artifact = build(folder, precision)
         self._tokenizer = load_tokenizer(folder)  # shared with the splitters of this process
         if precision == "f32":
-            self._rows = SafetensorsRows(Path(folder) / "model.safetensors", TOKEN_TABLE)
+            self._rows = token_table(folder / "model.safetensors")
         else:
             self._rows = Int8Rows(*table_paths(self.artifact))
         self._scale = np.float32(np.sqrt(self._rows.width))

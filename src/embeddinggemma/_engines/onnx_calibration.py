@@ -89,7 +89,7 @@ def observe(float_path: Path, folder: Path) -> Activations:
     import onnxruntime as ort
 
     from .._threads import threads
-    from .._token_rows import SafetensorsRows
+    from .._token_rows import token_table
     from .._tokenizer import Tokenizer
 
     graph_model = onnx.load(str(float_path), load_external_data=False)
@@ -106,7 +106,7 @@ def observe(float_path: Path, folder: Path) -> Activations:
     finally:
         observer.unlink(missing_ok=True)
     tokenizer = Tokenizer(folder)
-    rows = SafetensorsRows(folder / "model.safetensors", "embed_tokens.weight")
+    rows = token_table(folder / "model.safetensors")
     scale = np.float32(np.sqrt(rows.width))
     texts = [_PROMPTS[i % len(_PROMPTS)] + text for i, text in enumerate(CALIBRATION)]
     activations, rng = Activations(), np.random.default_rng(0)

@@ -1,19 +1,23 @@
 """Write EmbeddingGemma's float32 ONNX graph straight from the model folder, without torch.
 
-The graph computes what sentence-transformers computes with transformers' ``Gemma3TextModel``, spelled
-out op by op: the Gemma3 text transformer with bidirectional attention, mean pooling over the attention
-mask, then the Dense layers of the sentence-transformers stack (not normalised: callers normalise after
-any Matryoshka truncation). Its inputs are ``inputs_embeds`` (float32
-``[batch, length, hidden]``: token rows already multiplied by ``sqrt(hidden)``, looked up outside the
-graph, so the 262,144-row token table is never part of it) and ``attention_mask`` (int64
-``[batch, length]``); its output is ``embeddings`` (float32 ``[batch, dense_out]``).
+The graph computes what sentence-transformers computes with transformers' ``Gemma3TextModel``
+(EmbeddingGemma) or ``EmbeddingGemma2TextModel`` (EmbeddingGemma 2), spelled out op by op: the text
+transformer with bidirectional attention, mean pooling over the attention mask, then EmbeddingGemma's
+Dense layers or EmbeddingGemma 2's embedding projection (not normalised: callers normalise after any
+Matryoshka truncation). EmbeddingGemma 2's layers add per-layer embeddings (PLE: a projection of the
+input embeddings, one slice gating each layer), value norms, wider full-attention heads and a scalar
+per layer; its norms multiply by their weight where Gemma 3's multiply by ``1 + weight``.
+
+Its inputs are ``inputs_embeds`` (float32 ``[batch, length, hidden]``: token rows already multiplied by
+``sqrt(hidden)``, looked up outside the graph, so the 262,144-row token table is never part of it) and
+``attention_mask`` (int64 ``[batch, length]``); its output is ``embeddings`` (float32 ``[batch, width]``).
 
 Design:
 
 - Only ``onnx``, ``numpy`` and ``safetensors`` are needed: no torch, transformers or onnxscript.
-- Weights stream: each tensor is read from the safetensors file, transposed for ``MatMul`` and written
-  at once to the external-data file beside the graph; the graph proto only points at it. The model file
-  is opened once per layer, so at most one layer's weights (and its mapped pages) are in memory.
+- Weights stream: each tensor is read from the safetensors file (float32, bfloat16 or float16), transposed
+  for ``MatMul`` and written at once to the external-data file beside the graph; the graph proto only
+  points at it. Tensors are read with ``pread``, never mapped, so one weight at a time is in memory.
 - Plain opset-18 ops, in the shapes ONNX Runtime's optimizer recognises: RMSNorm as
   Pow/ReduceMean/Add/Sqrt/Div/Mul (fused to ``SimplifiedLayerNormalization``), tanh-GELU as its textbook
   formula (fused to ``FastGelu``), attention as MatMul/Add/Softmax/MatMul.
@@ -48,21 +52,42 @@ _TANH_GELU = {"gelu_pytorch_tanh", "gelu_new", "gelu_fast", "gelu_python_tanh"}
 
 
 @dataclass(frozen=True)
+class LayerShape:
+    """One layer's attention: its kind and head sizes (EmbeddingGemma 2's full-attention layers are wider)."""
+
+    kind: str
+    kv_heads: int
+    head_dim: int
+
+
+@dataclass(frozen=True)
 class Architecture:
-    """The Gemma3 text transformer's shape, read from ``config.json``."""
+    """The text transformer's shape, read from ``config.json``."""
 
     hidden: int
     intermediate: int
     heads: int
-    kv_heads: int
-    head_dim: int
     eps: float
     query_scale: float
     window: int
     """Sliding layers let position ``i`` see ``j`` when ``abs(i - j) < window``."""
-    layer_types: tuple[str, ...]
+    layers: tuple[LayerShape, ...]
     inverse_frequencies: dict[str, np.ndarray]
     """RoPE inverse frequencies (float32, ``head_dim / 2``) by layer type."""
+    norm_offset: float = 1.0
+    """Gemma 3's norms scale by ``1 + weight``, EmbeddingGemma 2's by ``weight``."""
+    value_norm: bool = False
+    """Values are RMS-normalised (no weight) before attention (EmbeddingGemma 2)."""
+    per_layer_width: int = 0
+    """Width of each layer's slice of the per-layer embeddings (0: none, as in Gemma 3)."""
+    layer_scalar: bool = False
+    """Each layer's output is multiplied by its stored ``layer_scalar``."""
+    projection: int = 0
+    """Width of the linear embedding projection after the final norm (0: none, as in Gemma 3)."""
+
+    @property
+    def layer_types(self) -> tuple[str, ...]:
+        return tuple(layer.kind for layer in self.layers)
 
 
 @dataclass(frozen=True)
@@ -77,26 +102,20 @@ class Dense:
 
 def read_architecture(config: dict[str, Any]) -> Architecture:
     """The transformer's hyper-parameters, with transformers' defaults and conventions applied."""
-    if config.get("model_type") not in ("gemma3_text", None):
-        raise ValueError(f"expected a gemma3_text transformer, not {config.get('model_type')!r}")
+    model_type = config.get("model_type")
+    if model_type == "embedding_gemma2":  # the composite model: only its text model is run
+        config = config.get("text_config") or {}
+        model_type = config.get("model_type", "embedding_gemma2_text")
+    if model_type == "embedding_gemma2_text":
+        return _embedding_gemma2(config)
+    if model_type not in ("gemma3_text", None):
+        raise ValueError(
+            f"expected a gemma3_text (EmbeddingGemma) or embedding_gemma2_text (EmbeddingGemma 2) transformer, "
+            f"not {model_type!r}"
+        )
     if not config.get("use_bidirectional_attention"):
         raise ValueError("the graph is bidirectional; this config is a causal (generative) Gemma 3")
-    if config.get("attention_bias"):
-        raise ValueError("attention_bias=true is not supported (EmbeddingGemma's projections have no bias)")
-    activation = config.get("hidden_activation", "gelu_pytorch_tanh")
-    if activation not in _TANH_GELU:
-        raise ValueError(f"hidden_activation={activation!r} is not supported (tanh-approximated GELU is)")
-    hidden, heads = int(config["hidden_size"]), int(config["num_attention_heads"])
-    kv_heads = int(config.get("num_key_value_heads") or heads)
-    if heads % kv_heads:
-        raise ValueError(f"{heads} attention heads cannot share {kv_heads} key/value heads evenly")
-    head_dim = int(config.get("head_dim") or hidden // heads)
-    layers = int(config["num_hidden_layers"])
-    pattern = int(config.get("sliding_window_pattern", config.get("_sliding_window_pattern", 6)))
-    layer_types = tuple(
-        config.get("layer_types")
-        or ["sliding_attention" if (i + 1) % pattern else "full_attention" for i in range(layers)]
-    )
+    hidden, heads, kv_heads, head_dim, layer_types = _common(config, default_pattern=6)
     # transformers' Gemma3TextConfig turns the saved window into an exclusive half-width when attention
     # is bidirectional ("due to fa we set exclusive bounds"): 512 on disk lets |i - j| <= 256 attend.
     window = int(config.get("sliding_window") or 4096) // 2 + 1
@@ -106,13 +125,86 @@ def read_architecture(config: dict[str, Any]) -> Architecture:
         hidden=hidden,
         intermediate=int(config["intermediate_size"]),
         heads=heads,
-        kv_heads=kv_heads,
-        head_dim=head_dim,
         eps=float(config.get("rms_norm_eps", 1e-6)),
         query_scale=float(config.get("query_pre_attn_scalar", 256)) ** -0.5,
         window=window,
-        layer_types=layer_types,
+        layers=tuple(LayerShape(kind, kv_heads, head_dim) for kind in layer_types),
         inverse_frequencies={kind: _inverse_frequencies(rope, head_dim) for kind, rope in _rope(config).items()},
+    )
+
+
+def _common(config: dict[str, Any], default_pattern: int) -> tuple[int, int, int, int, list[str]]:
+    """What both families' configs spell alike: widths, heads and layer types, checked."""
+    if config.get("attention_bias"):
+        raise ValueError("attention_bias=true is not supported (EmbeddingGemma's projections have no bias)")
+    activation = config.get("hidden_activation", "gelu_pytorch_tanh")
+    if activation not in _TANH_GELU:
+        raise ValueError(f"hidden_activation={activation!r} is not supported (tanh-approximated GELU is)")
+    hidden, heads = int(config["hidden_size"]), int(config["num_attention_heads"])
+    kv_heads = _kv_heads(heads, config.get("num_key_value_heads"))
+    head_dim = int(config.get("head_dim") or hidden // heads)
+    layers = int(config["num_hidden_layers"])
+    pattern = int(config.get("sliding_window_pattern", config.get("_sliding_window_pattern", default_pattern)))
+    layer_types = list(
+        config.get("layer_types")
+        or ["sliding_attention" if (i + 1) % pattern else "full_attention" for i in range(layers)]
+    )
+    return hidden, heads, kv_heads, head_dim, layer_types
+
+
+def _kv_heads(heads: int, given: object) -> int:
+    kv_heads = int(given or heads)  # type: ignore[call-overload]
+    if heads % kv_heads:
+        raise ValueError(f"{heads} attention heads cannot share {kv_heads} key/value heads evenly")
+    return kv_heads
+
+
+def _embedding_gemma2(config: dict[str, Any]) -> Architecture:
+    """EmbeddingGemma 2's text model, as ``EmbeddingGemma2TextConfig`` derives it from ``config.json``."""
+    hidden, heads, kv_heads, head_dim, layer_types = _common(config, default_pattern=6)
+    layer_types[-1] = "full_attention"  # the config forces it (with a warning) when the saved list says otherwise
+    # Full-attention layers are wider: saved per layer index, or as the builder's two keys.
+    per_layer = {int(index): value for index, value in (config.get("per_layer_config") or {}).items()}
+    if not per_layer:
+        wide = {
+            "head_dim": config.get("global_head_dim", 512),
+            "num_key_value_heads": config.get("num_global_key_value_heads", 1),
+        }
+        per_layer = {i: wide for i, kind in enumerate(layer_types) if kind == "full_attention"}
+    layers = tuple(
+        LayerShape(
+            kind,
+            _kv_heads(heads, per_layer.get(i, {}).get("num_key_value_heads") or kv_heads),
+            int(per_layer.get(i, {}).get("head_dim") or head_dim),
+        )
+        for i, kind in enumerate(layer_types)
+    )
+    rope = {
+        "sliding_attention": {"rope_type": "default", "rope_theta": 10_000.0},
+        "full_attention": {"rope_type": "default", "rope_theta": 1_000_000.0},
+        **(config.get("rope_parameters") or {}),
+    }
+    frequencies = {}
+    for kind in set(layer_types):
+        widths = {layer.head_dim for layer in layers if layer.kind == kind}
+        if len(widths) != 1:
+            raise ValueError(f"{kind} layers of different head sizes {sorted(widths)} are not supported")
+        frequencies[kind] = _inverse_frequencies(rope[kind], widths.pop())
+    return Architecture(
+        hidden=hidden,
+        intermediate=int(config["intermediate_size"]),
+        heads=heads,
+        eps=float(config.get("rms_norm_eps", 1e-6)),
+        query_scale=1.0,
+        # A symmetric radius, inclusive: |i - j| <= sliding_window attends.
+        window=int(config.get("sliding_window", 512)) + 1,
+        layers=layers,
+        inverse_frequencies=frequencies,
+        norm_offset=0.0,
+        value_norm=True,
+        per_layer_width=int(config.get("hidden_size_per_layer_input", 512)),
+        layer_scalar=True,
+        projection=int(config.get("embedding_dim", 768)),
     )
 
 
@@ -270,7 +362,7 @@ class LayerTensors:
         self.name = name
 
     def __call__(self, key: str) -> np.ndarray:
-        return self._tensors.get_tensor(f"{self._prefix}{key}").astype(np.float32, copy=False)
+        return self._tensors.get_tensor(f"{self._prefix}{key}")
 
 
 class GemmaGraph:
@@ -280,13 +372,16 @@ class GemmaGraph:
         self.g = graph
         self.arch = arch
 
-    def rms_norm(self, x: str, layer: LayerTensors, key: str) -> str:
-        """Gemma RMSNorm over the last axis: ``x / sqrt(mean(x^2) + eps) * (1 + weight)``, all float32."""
+    def rms_norm(self, x: str, layer: LayerTensors | None, key: str) -> str:
+        """Gemma RMSNorm over the last axis: ``x / sqrt(mean(x^2) + eps) * (offset + weight)``, all float32
+        (``layer=None``: no weight, as EmbeddingGemma 2's value norm)."""
         g = self.g
-        # (1 + weight) is folded here in float32, exactly as Gemma3RMSNorm computes it at run time.
-        scale = np.float32(1.0) + layer(f"{key}.weight")
         mean = g.op("ReduceMean", g.op("Pow", x, g.constant(2.0)), g.constant([-1], np.int64), keepdims=1)
         normalised = g.op("Div", x, g.op("Sqrt", g.op("Add", mean, g.constant(self.arch.eps))))
+        if layer is None:
+            return normalised
+        # (1 + weight) is folded here in float32, exactly as Gemma3RMSNorm computes it at run time.
+        scale = np.float32(self.arch.norm_offset) + layer(f"{key}.weight")
         return g.op("Mul", normalised, g.weight(f"{layer.name}.{key}.scale", scale))
 
     def linear(self, x: str, layer: LayerTensors, key: str) -> str:
@@ -328,32 +423,35 @@ class GemmaGraph:
         swapped = self.g.op("Concat", second, first, axis=-1)
         return self.g.op("Add", self.g.op("Mul", x, cos), self.g.op("Mul", swapped, sin))
 
-    def heads(self, x: str, layer: LayerTensors, key: str, group: int) -> str:
+    def heads(self, x: str, layer: LayerTensors, key: str, shape: LayerShape, group: int) -> str:
         """A projection split into heads, ``[batch, length, kv_heads, group, head_dim]``."""
-        shape = self.g.constant([0, 0, self.arch.kv_heads, group, self.arch.head_dim], np.int64)
-        return self.g.op("Reshape", self.linear(x, layer, key), shape)
+        dims = self.g.constant([0, 0, shape.kv_heads, group, shape.head_dim], np.int64)
+        return self.g.op("Reshape", self.linear(x, layer, key), dims)
 
-    def attention(self, x: str, layer: LayerTensors, rotary: tuple[str, str], bias: str) -> str:
+    def attention(self, x: str, layer: LayerTensors, shape: LayerShape, rotary: tuple[str, str], bias: str) -> str:
         """Grouped-query attention in ``[batch, kv_heads, group, length, head_dim]`` layout.
 
         Query head ``h`` reads key/value head ``h // group`` (transformers' ``repeat_kv``), which is what
         splitting the query heads as ``(kv_heads, group)`` and broadcasting the keys over ``group`` does.
         """
         g, a = self.g, self.arch
-        q = self.heads(x, layer, "self_attn.q_proj", a.heads // a.kv_heads)
-        k = self.heads(x, layer, "self_attn.k_proj", 1)
-        v = self.heads(x, layer, "self_attn.v_proj", 1)
+        q = self.heads(x, layer, "self_attn.q_proj", shape, a.heads // shape.kv_heads)
+        k = self.heads(x, layer, "self_attn.k_proj", shape, 1)
+        v = self.heads(x, layer, "self_attn.v_proj", shape, 1)
         q = self.rotate(self.rms_norm(q, layer, "self_attn.q_norm"), rotary)
         k = self.rotate(self.rms_norm(k, layer, "self_attn.k_norm"), rotary)
-        # Scaling the query instead of the scores: exact when the scale is a power of two (1/16 here).
-        q = g.op("Mul", q, g.constant(a.query_scale))
+        if a.value_norm:
+            v = self.rms_norm(v, None, "self_attn.v_norm")
+        if a.query_scale != 1.0:
+            # Scaling the query instead of the scores: exact when the scale is a power of two (1/16 here).
+            q = g.op("Mul", q, g.constant(a.query_scale))
         q = g.op("Transpose", q, perm=[0, 2, 3, 1, 4])  # [B, kv, group, L, D]
         k = g.op("Transpose", k, perm=[0, 2, 3, 4, 1])  # [B, kv, 1, D, L]
         v = g.op("Transpose", v, perm=[0, 2, 3, 1, 4])  # [B, kv, 1, L, D]
         scores = g.op("Add", g.op("MatMul", q, k), bias)
         context = g.op("MatMul", g.op("Softmax", scores, axis=-1), v)  # [B, kv, group, L, D]
         context = g.op("Transpose", context, perm=[0, 3, 1, 2, 4])  # [B, L, kv, group, D]
-        context = g.op("Reshape", context, g.constant([0, 0, a.heads * a.head_dim], np.int64))
+        context = g.op("Reshape", context, g.constant([0, 0, a.heads * shape.head_dim], np.int64))
         return self.linear(context, layer, "self_attn.o_proj")
 
     def mlp(self, x: str, layer: LayerTensors) -> str:
@@ -361,11 +459,39 @@ class GemmaGraph:
         up = self.linear(x, layer, "mlp.up_proj")
         return self.linear(self.g.op("Mul", gate, up), layer, "mlp.down_proj")
 
-    def decoder_layer(self, x: str, layer: LayerTensors, rotary: tuple[str, str], bias: str) -> str:
-        attended = self.attention(self.rms_norm(x, layer, "input_layernorm"), layer, rotary, bias)
+    def decoder_layer(
+        self,
+        x: str,
+        layer: LayerTensors,
+        shape: LayerShape,
+        rotary: tuple[str, str],
+        bias: str,
+        per_layer_input: str | None = None,
+    ) -> str:
+        attended = self.attention(self.rms_norm(x, layer, "input_layernorm"), layer, shape, rotary, bias)
         x = self.g.op("Add", x, self.rms_norm(attended, layer, "post_attention_layernorm"))
         fed = self.mlp(self.rms_norm(x, layer, "pre_feedforward_layernorm"), layer)
-        return self.g.op("Add", x, self.rms_norm(fed, layer, "post_feedforward_layernorm"))
+        x = self.g.op("Add", x, self.rms_norm(fed, layer, "post_feedforward_layernorm"))
+        if per_layer_input is not None:  # EmbeddingGemma 2's third residual block
+            gated = self.g.op(
+                "Mul", self.gelu(self.linear(x, layer, "ple_block.per_layer_input_gate")), per_layer_input
+            )
+            mixed = self.linear(gated, layer, "ple_block.per_layer_projection")
+            x = self.g.op("Add", x, self.rms_norm(mixed, layer, "ple_block.post_per_layer_input_norm"))
+        if self.arch.layer_scalar:
+            x = self.g.op("Mul", x, self.g.weight(f"{layer.name}.layer_scalar", layer("layer_scalar")))
+        return x
+
+    def per_layer_inputs(self, embeds: str, model: LayerTensors) -> list[str]:
+        """EmbeddingGemma 2's per-layer embeddings: the input embeddings projected to ``layers x width``,
+        scaled by ``hidden ** -0.5``, split per layer and RMS-normalised; one ``[B, L, width]`` per layer."""
+        g, a = self.g, self.arch
+        projected = g.op(
+            "Mul", self.linear(embeds, model, "ple.per_layer_model_projection"), g.constant(a.hidden**-0.5)
+        )
+        split = g.op("Reshape", projected, g.constant([0, 0, len(a.layers), a.per_layer_width], np.int64))
+        normed = self.rms_norm(split, model, "ple.per_layer_projection_norm")
+        return [g.op("Gather", normed, g.constant(i, np.int64), axis=2) for i in range(len(a.layers))]
 
     def attention_biases(self, mask: str, positions: str) -> dict[str, str]:
         """Additive biases by layer type, ``[B, 1, 1, 1|L, L]``: 0 where a key may be seen, else float32 min.
@@ -394,27 +520,18 @@ class GemmaGraph:
         return g.op("Div", total, count)
 
 
-def _model_file(folder: Path) -> tuple[Path, str]:
-    """The transformer's safetensors file and the prefix its layer names carry (``""`` or ``"model."``)."""
-    from safetensors import safe_open
-
-    path = folder / "model.safetensors"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing (sharded checkpoints are not supported)")
-    with safe_open(str(path), framework="numpy") as tensors:
-        for key in tensors.keys():  # noqa: SIM118 - safe_open is not a mapping
-            if key.endswith("layers.0.input_layernorm.weight"):
-                return path, key[: -len("layers.0.input_layernorm.weight")]
-    raise ValueError(f"{path} holds no Gemma decoder layers")
-
-
 def build_graph(folder: Path, external: ExternalData) -> onnx.ModelProto:
     """The ONNX model of ``folder``, its weights written to ``external``."""
-    from safetensors import safe_open
+    from .._token_rows import SafetensorsFile
 
     arch = read_architecture(json.loads((folder / "config.json").read_text()))
     dense = read_dense_stack(folder)
-    path, prefix = _model_file(folder)
+    path = folder / "model.safetensors"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing (sharded checkpoints are not supported)")
+    # Read one tensor at a time (pread, never mapped): at most one weight is in memory at once.
+    tensors = SafetensorsFile(path)
+    prefix = tensors.text_model_prefix()
     graph = GraphWriter(external)
     gemma = GemmaGraph(graph, arch)
     g = graph
@@ -425,22 +542,29 @@ def build_graph(folder: Path, external: ExternalData) -> onnx.ModelProto:
     biases = gemma.attention_biases(INPUTS[1], positions)
 
     hidden = INPUTS[0]
-    for index, kind in enumerate(arch.layer_types):
+    model = LayerTensors(tensors, prefix, "model")
+    per_layer: list[str | None] = [None] * len(arch.layers)
+    if arch.per_layer_width:
+        with g.scope("ple"):
+            per_layer = list(gemma.per_layer_inputs(hidden, model))
+    for index, shape in enumerate(arch.layers):
         name = f"layers.{index}"
-        # Reopened per layer: the file's mapped pages are released with it, so they never add up.
-        with safe_open(str(path), framework="numpy") as tensors, g.scope(name):
+        with g.scope(name):
             layer = LayerTensors(tensors, f"{prefix}{name}.", name)
-            hidden = gemma.decoder_layer(hidden, layer, rotary[kind], biases[kind])
-    with safe_open(str(path), framework="numpy") as tensors, g.scope("head"):
+            hidden = gemma.decoder_layer(hidden, layer, shape, rotary[shape.kind], biases[shape.kind], per_layer[index])
+    width = arch.hidden
+    with g.scope("head"):
         hidden = gemma.rms_norm(hidden, LayerTensors(tensors, prefix, "final"), "norm")
         pooled = gemma.mean_pool(hidden, INPUTS[1])
-    width = arch.hidden
+        if arch.projection:  # linear, so projecting the mean is projecting every token, then the mean
+            pooled = gemma.linear(pooled, LayerTensors(tensors, prefix, "head"), "embedding_projection")
+            width = arch.projection
     for dense_layer in dense:
         name = dense_layer.folder.name
         if dense_layer.in_features != width:
             raise ValueError(f"{name} takes {dense_layer.in_features} features, not {width}")
-        with safe_open(str(dense_layer.folder / "model.safetensors"), framework="numpy") as tensors, g.scope(name):
-            layer = LayerTensors(tensors, "", name)
+        with g.scope(name):
+            layer = LayerTensors(SafetensorsFile(dense_layer.folder / "model.safetensors"), "", name)
             pooled = gemma.linear(pooled, layer, "linear")
             if dense_layer.bias:
                 pooled = g.op("Add", pooled, g.weight(f"{name}.linear.bias", layer("linear.bias")))

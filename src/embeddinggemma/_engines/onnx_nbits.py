@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .._families import family_of_folder
 from .onnx_calibration import Activations, observe, weight_matmuls
 
 if TYPE_CHECKING:  # onnx_graph imports onnx, which loading a built artifact never needs
@@ -67,7 +68,7 @@ class Recipe:
     name: str
     default: Blocks
     kinds: dict[str, Blocks] = field(default_factory=dict)
-    """Per projection kind (``q k v o gate up down dense``), where not :attr:`default`."""
+    """Per projection kind (``q k v o gate up down dense ple``), where not :attr:`default`."""
     smooth: bool = True
     """Channel scales before rounding (off for QAT weights: scaling would move them off their grid)."""
     fuse_dense: bool = True
@@ -108,17 +109,33 @@ QAT_RECIPES = {
 ``-qat-q4_0-unquantized``: float32 weights trained to be rounded in blocks of 32 as llama.cpp rounds them):
 that rounding and nothing else, since channel scales or clipping would move the weights off the grid they
 were trained for. The 4-bit one keeps attention at 8 bits and the MLP at 4, Google's mixed recipe."""
+FAMILY_RECIPES = {
+    "embeddinggemma-2": {
+        "int8": RECIPES["int8"],
+        "int4": Recipe(
+            "int4 for EmbeddingGemma 2",
+            Blocks(4, 32, clip=True),
+            {kind: Blocks(8, 128) for kind in ("q", "k", "v", "o", "down", "dense", "ple")},
+        ),
+    }
+}
+"""EmbeddingGemma 2's attention scores are unscaled dot products of RMS-normalised queries and keys, so
+4-bit queries and keys move them far more than in version 1: on tiny random-weight version-2 models
+(the real weights cannot be fetched here), 4-bit q/k cost 0.2 of min cosine to float32 and 8-bit ones
+0.03. Its 4-bit mode keeps attention and the per-layer embeddings at 8 bits and the MLP's gate and up
+projections at 4 (Google's mixed QAT recipe keeps attention at 8 bits too)."""
 QAT_NAME = re.compile(r"qat-(q8_0|q4_0)", re.IGNORECASE)
 _QAT_MODE = {"q8_0": "int8", "q4_0": "int4"}
 
 
 def recipe_for(folder: Path, precision: str) -> Recipe:
     """The recipe for ``precision`` of the model at ``folder``: the QAT one where the folder (or the hub
-    cache path a hub id resolved to) names the matching QAT checkpoint, else the standard one."""
+    cache path a hub id resolved to) names the matching QAT checkpoint, else its family's."""
     found = QAT_NAME.search(str(folder))
     if found is not None and _QAT_MODE[found.group(1).lower()] == precision:
         return QAT_RECIPES[precision]
-    return RECIPES[precision]
+    family = family_of_folder(folder)
+    return FAMILY_RECIPES.get(family.name if family else "", RECIPES)[precision]
 
 
 def quantize_graph_nbits(float_path: Path, target: Path, *, model_folder: Path, data_name: str, recipe: Recipe) -> Path:
@@ -136,9 +153,12 @@ def quantize_graph_nbits(float_path: Path, target: Path, *, model_folder: Path, 
 
 
 def projection_kind(weight_name: str) -> str:
-    """``q k v o gate up down`` from a projection's weight name, ``dense`` for the Dense head."""
-    if re.match(r"\d+_Dense\.", weight_name):
+    """``q k v o gate up down`` from a projection's weight name, ``dense`` for the head (EmbeddingGemma's Dense
+    layers, EmbeddingGemma 2's embedding projection), ``ple`` for EmbeddingGemma 2's per-layer embeddings."""
+    if re.match(r"\d+_Dense\.", weight_name) or ".embedding_projection." in weight_name:
         return "dense"
+    if ".ple." in weight_name or ".ple_block." in weight_name:
+        return "ple"
     found = re.search(r"\.(q|k|v|o|gate|up|down)_proj\.", weight_name)
     if found is None:
         raise RuntimeError(f"weight {weight_name!r} is no projection this recipe knows")
@@ -342,7 +362,7 @@ def _stored(external: ExternalData, name: str, array: np.ndarray) -> Any:
     """``array`` as an initializer: inline when small, else in the data file."""
     from onnx import numpy_helper
 
-    array = np.ascontiguousarray(array)
+    array = np.ascontiguousarray(array).reshape(np.shape(array))  # ascontiguousarray makes a scalar 1-D
     return numpy_helper.from_array(array, name) if array.nbytes < _EXTERNAL_FROM else external.tensor(name, array)
 
 

@@ -11,10 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .._token_rows import SafetensorsRows
+from .._token_rows import token_table
 from .artifacts import atomic_target
 
-TOKEN_TABLE = "embed_tokens.weight"
 _BLOCK = 8192  # rows quantized at a time (24 MB of float32)
 
 
@@ -28,7 +27,7 @@ def write_int8_table(folder: Path, artifact: Path) -> None:
 
     Read and written a block at a time with plain reads and writes: a memory map of the 805 MB float table
     (or of the 201 MB int8 one) would count every page it touched in the building process's memory."""
-    rows = SafetensorsRows(folder / "model.safetensors", TOKEN_TABLE)
+    rows = token_table(folder / "model.safetensors")
     table_path, scales_path = table_paths(artifact)
     scales = np.empty(rows.rows, dtype=np.float32)
     temporary = atomic_target(table_path)

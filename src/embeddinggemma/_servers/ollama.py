@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .._errors import ContextOverflow, ModelLoadError, ServerError, require
-from .._registry import DEFAULT_MODEL, backend
+from .._registry import backend
 from .base import (
     Retryable,
     ServerRuntimeBase,
@@ -25,8 +25,6 @@ if TYPE_CHECKING:
     from .._settings import EmbeddingSettings
 
 DEFAULT_OLLAMA_URL = backend("ollama").default_url
-DEFAULT_OLLAMA_MODEL = "embeddinggemma"
-"""The Ollama library tag used when ``model`` is left at the hub id."""
 
 
 _retry_after: contextvars.ContextVar[float | None] = contextvars.ContextVar("ollama_retry_after", default=None)
@@ -51,7 +49,8 @@ class OllamaRuntime(ServerRuntimeBase):
     def __init__(self, settings: EmbeddingSettings) -> None:
         super().__init__(settings)
         self._ollama = require("ollama", what="backend='ollama'", extra="ollama")
-        self.model = DEFAULT_OLLAMA_MODEL if settings.model == DEFAULT_MODEL else settings.model
+        family = settings.family
+        self.model = family.ollama_tag if settings.model == family.hub_id else settings.model
         self.url = (settings.base_url or DEFAULT_OLLAMA_URL).rstrip("/")
         self._where = f"Ollama at {self.url}"
         self._num_ctx = settings.max_seq_length
