@@ -20,8 +20,8 @@ from __future__ import annotations
 import sys
 
 from rag_corpus import fingerprint, load_corpus
-from rag_index import clear_index, index_settings, plan_index, write_manifest
-from rag_langchain_store import build_store, load_store, save_store
+from rag_index import check_loaded, clear_index, index_settings, plan_index, write_manifest
+from rag_langchain_store import build_store, index_of, load_store, save_store, search
 from rag_llm import citations_line, langchain_chat_model, llm_hint, served_model
 from rag_options import cache_line, parse_args
 from rag_output import Passage, print_passages, run
@@ -47,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     from langchain_core.prompts import ChatPromptTemplate
     from langchain_core.runnables import RunnableLambda, RunnableParallel, RunnablePassthrough
 
+    from embeddinggemma.vector_index import describe
     from langchain_embeddinggemma import EmbeddingGemmaEmbeddings, EmbeddingGemmaTextSplitter
 
     # 1. The embedding model: documents get the document prompt with their title, queries the query prompt.
@@ -57,27 +58,29 @@ def main(argv: list[str] | None = None) -> int:
     # 2. The index: reuse the saved one if this app wrote it from the same documents and settings.
     corpus = load_corpus(args.docs, follow_links=args.follow_links)
     documents = fingerprint(corpus)
-    settings = index_settings(embeddings, splitter)
+    settings = index_settings(embeddings, splitter, args.index)
     plan = plan_index(args.index_dir, APP, settings, documents, rebuild=args.rebuild)
     print(f"index: {plan.reason}")
     if plan.reuse:
-        store = load_store(args.index_dir, embeddings)  # FAISS's own format and JSON: no pickle
+        store = load_store(args.index_dir, embeddings, args.index, args.top_k)  # FAISS's formats and JSON: no pickle
+        check_loaded(args.index_dir, APP, describe(index_of(store)))
     else:
         docs = [Document(doc.text, metadata={"source": doc.source, "title": doc.title}) for doc in corpus]
         chunks = splitter.split_documents(docs)
         # The same model with a progress bar, for the one long job; each chunk gets its title in the prompt.
         indexing = EmbeddingGemmaEmbeddings(**args.embedding, show_progress=True)
-        store = build_store(indexing.embed_documents_with_titles(chunks), [c.metadata for c in chunks], embeddings)
+        pairs = indexing.embed_documents_with_titles(chunks)
+        # LangChain's FAISS store over a float32, float16 or int8 FAISS index; binary: the package's retriever.
+        store = build_store(pairs, [c.metadata for c in chunks], embeddings, args.index, args.top_k)
         clear_index(args.index_dir, APP)
         save_store(store, args.index_dir)  # not store.save_local: that writes a pickle
-        write_manifest(args.index_dir, APP, settings, documents, chunks=len(chunks))
+        write_manifest(args.index_dir, APP, settings, documents, chunks=len(chunks), index=describe(index_of(store)))
         print(cache_line(args, len(chunks)))
         print(f"index: {len(chunks)} chunks from {len(corpus)} documents saved in {args.index_dir}")
 
     # 3. The chain: the retriever's passages (with scores) and the streamed answer come out together.
     def retrieve(question: str) -> list[Document]:
-        hits = store.similarity_search_with_score(question, k=args.top_k)
-        return [Document(doc.page_content, metadata={**doc.metadata, "score": float(score)}) for doc, score in hits]
+        return search(store, question, args.top_k)
 
     def format_context(docs: list[Document]) -> str:
         return "\n\n".join(f"[{d.metadata['source']}] {d.metadata['title']}\n{d.page_content}" for d in docs)

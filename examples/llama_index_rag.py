@@ -21,8 +21,8 @@ from __future__ import annotations
 import sys
 
 from rag_corpus import fingerprint, load_corpus
-from rag_index import clear_index, index_damaged, index_settings, plan_index, write_manifest
-from rag_llama_index_store import build_index, persist_index, to_documents
+from rag_index import check_loaded, clear_index, index_damaged, index_settings, plan_index, write_manifest
+from rag_llama_index_store import build_index, load_index, persist_index, retriever_of, to_documents, vectors_of
 from rag_llm import citations_line, llama_index_llm, llm_hint, served_model
 from rag_options import cache_line, parse_args
 from rag_output import Passage, print_passages, run
@@ -44,11 +44,12 @@ QA_PROMPT = (
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(APP, __doc__.splitlines()[0], argv)
 
-    from llama_index.core import PromptTemplate, StorageContext, load_index_from_storage
+    from llama_index.core import PromptTemplate
     from llama_index.core.ingestion import IngestionPipeline
+    from llama_index.core.query_engine import RetrieverQueryEngine
     from llama_index.core.schema import QueryBundle
-    from llama_index.vector_stores.faiss import FaissVectorStore
 
+    from embeddinggemma.vector_index import describe
     from llama_index_embeddinggemma import EmbeddingGemmaEmbedding, EmbeddingGemmaNodeParser
 
     # 1. The embedding model: nodes get the document prompt with their title, queries the query prompt.
@@ -59,32 +60,30 @@ def main(argv: list[str] | None = None) -> int:
     # 2. The index: reload the persisted one if this app wrote it from the same documents and settings.
     corpus = load_corpus(args.docs, follow_links=args.follow_links)
     documents = fingerprint(corpus)
-    settings = index_settings(embed_model, splitter)
+    settings = index_settings(embed_model, splitter, args.index)
     plan = plan_index(args.index_dir, APP, settings, documents, rebuild=args.rebuild)
     print(f"index: {plan.reason}")
     if plan.reuse:
         # JSON stores and FAISS's own file format: LlamaIndex unpickles nothing here.
         try:
-            storage = StorageContext.from_defaults(
-                vector_store=FaissVectorStore.from_persist_dir(str(args.index_dir)), persist_dir=str(args.index_dir)
-            )
-            index = load_index_from_storage(storage, embed_model=embed_model)
-        except (RuntimeError, ValueError, KeyError, TypeError) as error:  # FAISS and LlamaIndex on malformed files
+            index = load_index(args.index_dir, embed_model, args.index)
+        except (RuntimeError, ValueError, KeyError, TypeError, OSError) as error:  # malformed files
             raise index_damaged(args.index_dir, error) from None
+        check_loaded(args.index_dir, APP, describe(vectors_of(index)))
     else:
         docs = to_documents(corpus)
         # The same model with a progress bar, for the one long job; each node gets its title in the prompt.
         indexing = EmbeddingGemmaEmbedding(**args.embedding, show_progress=True)
         nodes = IngestionPipeline(transformations=[splitter, indexing]).run(documents=docs)
-        index = build_index(nodes, embed_model, embed_model.dimensions)  # the nodes carry their vectors already
+        index = build_index(nodes, embed_model, args.index)  # the nodes carry their vectors already
         clear_index(args.index_dir, APP)
         persist_index(index, args.index_dir)
-        write_manifest(args.index_dir, APP, settings, documents, chunks=len(nodes))
+        write_manifest(args.index_dir, APP, settings, documents, chunks=len(nodes), index=describe(vectors_of(index)))
         print(cache_line(args, len(nodes)))
         print(f"index: {len(nodes)} chunks from {len(corpus)} documents saved in {args.index_dir}")
 
     # 3. Retrieval, and the LLM that writes an answer from the retrieved nodes.
-    retriever = index.as_retriever(similarity_top_k=args.top_k)
+    retriever = retriever_of(index, embed_model, args.top_k)
     model = served_model(args)
     llm = llama_index_llm(args, model)  # Ollama, or any OpenAI-compatible server (--llm-url)
 
@@ -96,7 +95,9 @@ def main(argv: list[str] | None = None) -> int:
             continue
         try:
             # Building the query engine asks Ollama for the LLM's context window: it belongs in the try.
-            query_engine = index.as_query_engine(llm=llm, streaming=True, text_qa_template=PromptTemplate(QA_PROMPT))
+            query_engine = RetrieverQueryEngine.from_args(
+                retriever, llm=llm, streaming=True, text_qa_template=PromptTemplate(QA_PROMPT)
+            )
             response = query_engine.synthesize(QueryBundle(question), source_nodes)
             print(f"\nanswer ({model}):")
             answer = ""

@@ -32,11 +32,12 @@ from typing import Any
 from rag_output import AppError
 from rag_signing import sign, verified
 
-from embeddinggemma import ChunkingSettings
+from embeddinggemma import ChunkingSettings, IndexSettings
 
 MANIFEST = "embeddinggemma-rag.json"
-# 1: LangChain's index was a pickle (index.pkl); 2: settings without the vector identity. Both are rebuilt.
-MANIFEST_FORMAT = 3
+# 1: LangChain's index was a pickle (index.pkl); 2: settings without the vector identity; 3: no index
+# precision or description. All are rebuilt.
+MANIFEST_FORMAT = 4
 
 
 @dataclass(frozen=True)
@@ -47,11 +48,12 @@ class IndexPlan:
     reason: str
 
 
-def index_settings(embedding_model: object, splitter: object) -> dict[str, object]:
+def index_settings(embedding_model: object, splitter: object, index: IndexSettings) -> dict[str, object]:
     """What shapes the index: the adapter's vector identity (either adapter: its ``vector_identity()`` and
-    the hash of it, ``cache_namespace()``) and the splitter's chunking settings."""
+    the hash of it, ``cache_namespace()``), the splitter's chunking settings and the index's precision."""
     chunking = {name: getattr(splitter, name) for name in ChunkingSettings.model_fields}
-    return {"vectors": embedding_model.cache_namespace(), **embedding_model.vector_identity(), **chunking}
+    vectors = {"vectors": embedding_model.cache_namespace(), **embedding_model.vector_identity()}
+    return {**vectors, **chunking, **index.model_dump()}
 
 
 def plan_index(folder: Path, app: str, settings: dict, documents: dict[str, str], *, rebuild: bool) -> IndexPlan:
@@ -92,9 +94,14 @@ def clear_index(folder: Path, app: str) -> None:
     folder.mkdir(parents=True, exist_ok=True)
 
 
-def write_manifest(folder: Path, app: str, settings: dict, documents: dict[str, str], chunks: int) -> None:
-    """Record what the index in ``folder`` was built from; written last, after the index files."""
+def write_manifest(
+    folder: Path, app: str, settings: dict, documents: dict[str, str], chunks: int, index: dict[str, object]
+) -> None:
+    """Record what the index in ``folder`` was built from, and what it is (``index``:
+    :func:`embeddinggemma.vector_index.describe`: precision, dimensions, the int8 calibration's hash);
+    written last, after the index files."""
     manifest = {
+        "index": index,
         "app": app,
         "format": MANIFEST_FORMAT,
         "written": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -104,6 +111,14 @@ def write_manifest(folder: Path, app: str, settings: dict, documents: dict[str, 
         "index_files": _index_files(folder),
     }
     (folder / MANIFEST).write_text(json.dumps(sign(manifest), indent=2, sort_keys=True), encoding="utf-8")
+
+
+def check_loaded(folder: Path, app: str, index: dict[str, object]) -> None:
+    """The loaded index is the one the manifest describes (precision, dimensions, calibration), else an
+    error: a search over other vectors than recorded is never run."""
+    recorded = (_read_manifest(folder, app) or {}).get("index")
+    if recorded != index:
+        raise index_damaged(folder, f"the index is {index}, its manifest records {recorded}")
 
 
 def index_damaged(folder: Path, what: object) -> AppError:

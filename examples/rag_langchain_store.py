@@ -1,9 +1,14 @@
-"""Save and load LangChain's FAISS vector store without pickle.
+"""Save and load the LangChain app's index without pickle, at any index precision.
 
 ``FAISS.save_local`` writes the docstore as a pickle (``index.pkl``) that ``FAISS.load_local`` reads only
-when told to trust it: unpickling a file can run any code in it. Here the vectors
-go through FAISS's own format (``index.faiss``) and the chunks (id, text, metadata) through JSON
-(``chunks.json``); loading rebuilds the store from those, so a tampered file can at worst hold wrong text.
+when told to trust it: unpickling a file can run any code in it. Here the vectors go through FAISS's own
+format and the chunks (id, text, metadata) through JSON (``chunks.json``); loading rebuilds the store from
+those, so a tampered file can at worst hold wrong text.
+
+``--index-precision float32 / float16 / int8`` is LangChain's own ``FAISS`` store over the FAISS index
+:func:`embeddinggemma.vector_index.faiss_index` makes (``index.faiss``); ``binary`` is the package's
+``EmbeddingGemmaRetriever`` over a ``BinaryIndex`` (sign bits searched by Hamming distance, then
+re-ranked), saved as FAISS's binary format and its rescoring vectors.
 """
 
 from __future__ import annotations
@@ -12,11 +17,14 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from rag_index import index_damaged
 from rag_output import AppError
 
+from embeddinggemma import IndexSettings
+
 if TYPE_CHECKING:
-    from langchain_community.vectorstores import FAISS
+    from langchain_core.documents import Document
     from langchain_core.embeddings import Embeddings
 
 INDEX_FILE = "index.faiss"
@@ -24,55 +32,107 @@ CHUNKS_FILE = "chunks.json"
 CHUNKS_FORMAT = 1
 
 
-def build_store(pairs: list[tuple[str, list[float]]], metadatas: list[dict], embeddings: Embeddings) -> FAISS:
-    """LangChain's FAISS store over precomputed ``(text, vector)`` pairs, searched by inner product."""
-    from langchain_community.vectorstores import FAISS
-    from langchain_community.vectorstores.utils import DistanceStrategy
+def build_store(
+    pairs: list[tuple[str, list[float]]], metadatas: list[dict], embeddings: Embeddings, index: IndexSettings, k: int
+) -> Any:
+    """LangChain's FAISS store (or, for ``binary``, the package's retriever) over precomputed ``(text, vector)``
+    pairs, searched by inner product of unit vectors (= cosine similarity)."""
+    from langchain_core.documents import Document
 
-    return FAISS.from_embeddings(
-        pairs,
-        embeddings,
-        metadatas=metadatas,
-        distance_strategy=DistanceStrategy.MAX_INNER_PRODUCT,  # unit vectors: inner product = cosine
-    )
+    from embeddinggemma.vector_index import vector_index
+
+    vectors = np.asarray([vector for _, vector in pairs], dtype=np.float32)
+    documents = [Document(text, metadata=metadata) for (text, _), metadata in zip(pairs, metadatas, strict=True)]
+    if index.index_precision == "binary":
+        return _retriever(embeddings, vector_index(vectors, index), documents, k)
+    from embeddinggemma.vector_index import faiss_index
+
+    store = _faiss_store(embeddings, faiss_index(vectors.shape[1], index.index_precision, vectors), {})
+    store.add_embeddings(pairs, metadatas)
+    return store
 
 
-def save_store(store: FAISS, folder: Path) -> None:
-    """Write the store's FAISS index and its chunks, in FAISS row order, into ``folder``."""
+def search(store: Any, question: str, k: int) -> list[Document]:
+    """The ``k`` chunks nearest ``question``, each with its cosine similarity in ``metadata["score"]``."""
+    from langchain_core.documents import Document
+
+    if hasattr(store, "similarity_search_with_score"):
+        hits = store.similarity_search_with_score(question, k=k)
+        return [Document(doc.page_content, metadata={**doc.metadata, "score": float(score)}) for doc, score in hits]
+    return store.invoke(question)
+
+
+def index_of(store: Any) -> Any:
+    """The vector index under ``store`` (what :func:`embeddinggemma.vector_index.describe` describes)."""
+    return store.index
+
+
+def save_store(store: Any, folder: Path) -> None:
+    """Write the store's index and its chunks, in index row order, into ``folder``."""
     import faiss
 
-    faiss.write_index(store.index, str(folder / INDEX_FILE))
-    chunks = []
-    for row in range(store.index.ntotal):
-        chunk_id = store.index_to_docstore_id[row]
-        document = store.docstore.search(chunk_id)
-        chunks.append({"id": chunk_id, "text": document.page_content, "metadata": document.metadata})
+    from embeddinggemma.vector_index import BinaryIndex
+
+    if isinstance(store.index, BinaryIndex):
+        store.index.save(folder)
+        documents = enumerate(store.documents)
+        chunks = [{"id": str(row), "text": d.page_content, "metadata": d.metadata} for row, d in documents]
+    else:
+        faiss.write_index(store.index, str(folder / INDEX_FILE))
+        chunks = []
+        for row in range(store.index.ntotal):
+            chunk_id = store.index_to_docstore_id[row]
+            document = store.docstore.search(chunk_id)
+            chunks.append({"id": chunk_id, "text": document.page_content, "metadata": document.metadata})
     text = json.dumps({"format": CHUNKS_FORMAT, "chunks": chunks}, ensure_ascii=False, indent=1)
     (folder / CHUNKS_FILE).write_text(text, encoding="utf-8")
 
 
-def load_store(folder: Path, embeddings: Embeddings) -> FAISS:
+def load_store(folder: Path, embeddings: Embeddings, index: IndexSettings, k: int) -> Any:
     """The store :func:`save_store` wrote, searching by inner product of unit vectors (= cosine similarity)."""
     import faiss
     from langchain_community.docstore.in_memory import InMemoryDocstore
-    from langchain_community.vectorstores import FAISS
-    from langchain_community.vectorstores.utils import DistanceStrategy
     from langchain_core.documents import Document
 
+    from embeddinggemma.vector_index import BinaryIndex
+
+    chunks = _read_chunks(folder / CHUNKS_FILE)
+    dimensions = getattr(embeddings, "dimensions", None)
+    if index.index_precision == "binary":
+        try:
+            binary = BinaryIndex.load(folder)
+        except ValueError as error:
+            raise index_damaged(folder, error) from None
+        _check_index(binary, len(chunks), dimensions or binary.d, folder / "binary.faissb")
+        return _retriever(embeddings, binary, [Document(c["text"], metadata=c["metadata"]) for c in chunks], k)
     try:
-        index = faiss.read_index(str(folder / INDEX_FILE))
+        vectors = faiss.read_index(str(folder / INDEX_FILE))
     except RuntimeError as error:  # FAISS reports a malformed file as a RuntimeError
         raise _damaged(folder / INDEX_FILE, f"not a FAISS index: {error}") from None
-    chunks = _read_chunks(folder / CHUNKS_FILE)
-    _check_index(index, len(chunks), getattr(embeddings, "dimensions", index.d), folder / INDEX_FILE)
+    _check_index(vectors, len(chunks), dimensions or vectors.d, folder / INDEX_FILE)
     documents = {chunk["id"]: Document(chunk["text"], metadata=chunk["metadata"], id=chunk["id"]) for chunk in chunks}
+    order = {row: chunk["id"] for row, chunk in enumerate(chunks)}
+    return _faiss_store(embeddings, vectors, order, InMemoryDocstore(documents))
+
+
+def _faiss_store(embeddings: Embeddings, index: Any, order: dict[int, str], docstore: Any = None) -> Any:
+    from langchain_community.docstore.in_memory import InMemoryDocstore
+    from langchain_community.vectorstores import FAISS
+    from langchain_community.vectorstores.utils import DistanceStrategy
+
     return FAISS(
         embedding_function=embeddings,
         index=index,
-        docstore=InMemoryDocstore(documents),
-        index_to_docstore_id={row: chunk["id"] for row, chunk in enumerate(chunks)},
-        distance_strategy=DistanceStrategy.MAX_INNER_PRODUCT,
+        docstore=docstore or InMemoryDocstore(),
+        index_to_docstore_id=order,
+        distance_strategy=DistanceStrategy.MAX_INNER_PRODUCT,  # unit vectors: inner product = cosine
     )
+
+
+def _retriever(embeddings: Embeddings, index: Any, documents: list[Document], k: int) -> Any:
+    from langchain_embeddinggemma import EmbeddingGemmaRetriever
+
+    return EmbeddingGemmaRetriever(embeddings=embeddings, index=index, documents=documents, k=k)
 
 
 def _damaged(path: Path, what: str) -> AppError:
@@ -107,9 +167,11 @@ def _is_chunk(chunk: object) -> bool:
 def _check_index(index: Any, chunks: int, dimensions: int, path: Path) -> None:
     import faiss
 
+    from embeddinggemma.vector_index import BinaryIndex
+
     if index.ntotal != chunks:
         raise _damaged(path, f"{index.ntotal} vectors for {chunks} chunks")
     if index.d != dimensions:
         raise _damaged(path, f"vectors of size {index.d}, expected {dimensions}")
-    if index.metric_type != faiss.METRIC_INNER_PRODUCT:
+    if not isinstance(index, BinaryIndex) and index.metric_type != faiss.METRIC_INNER_PRODUCT:
         raise _damaged(path, "not an inner-product index")

@@ -12,7 +12,14 @@ import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from embeddinggemma import DEFAULT_OLLAMA_URL, ChunkingSettings, EmbeddingSettings, VectorCache, user_cache_dir
+from embeddinggemma import (
+    DEFAULT_OLLAMA_URL,
+    ChunkingSettings,
+    EmbeddingSettings,
+    IndexSettings,
+    VectorCache,
+    user_cache_dir,
+)
 from embeddinggemma.cli import add_options, chosen
 
 SAMPLE_DOCS = Path(__file__).resolve().with_name("sample_docs")
@@ -21,6 +28,7 @@ DEFAULT_LLM = "gemma3:1b"
 OLLAMA_URL = os.environ.get("OLLAMA_HOST") or DEFAULT_OLLAMA_URL
 EMBEDDING_OPTIONS = ("model", "dimensions", "backend", "engine", "quantization", "device", "base_url")
 CHUNKING_OPTIONS = ("chunk_size", "chunk_overlap", "tokenizer")
+INDEX_OPTIONS = ("index_precision", "rescore", "oversample")
 FLAGS = {"base_url": "--embedding-url"}
 
 
@@ -33,7 +41,8 @@ def parse_args(
     """The options both apps take, with the defaults filled in (model, index folder, vector cache);
     ``more`` adds a program's own options.
 
-    ``args.embedding`` and ``args.chunking`` hold the adapter and splitter keywords the options set.
+    ``args.embedding`` and ``args.chunking`` hold the adapter and splitter keywords the options set,
+    ``args.index`` the vector index's :class:`~embeddinggemma.IndexSettings`.
     """
     parser = _parser(app, description)
     if more is not None:
@@ -54,6 +63,7 @@ def parse_args(
     args.vector_cache = None if args.cache_dir is None else VectorCache(args.cache_dir)
     args.embedding = {**chosen(parser, args, EmbeddingSettings, EMBEDDING_OPTIONS), "cache": args.vector_cache}
     args.chunking = chosen(parser, args, ChunkingSettings, CHUNKING_OPTIONS)
+    args.index = IndexSettings(**chosen(parser, args, IndexSettings, INDEX_OPTIONS))
     return args
 
 
@@ -100,6 +110,13 @@ def _parser(app: str, description: str) -> argparse.ArgumentParser:
         "--embedding-url to --ollama-url with --backend ollama)",
     )
     add_options(parser, ChunkingSettings, CHUNKING_OPTIONS, title="chunking (ChunkingSettings)")
+    add_options(
+        parser,
+        IndexSettings,
+        INDEX_OPTIONS,
+        title="vector index (IndexSettings; with --dimensions, what decides the index's size: see the README's "
+        "'A million chunks on a laptop')",
+    )
     return parser
 
 

@@ -76,10 +76,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ray: {len(report.truncated)} chunk(s) were longer than max_seq_length and cut: {report.truncated[:10]}")
     kept = [row for row in embedded if not row["error"]]
     vectors = ray_embedding.vectors_of(kept)
-    settings = index_settings(embedding_model, splitter)
+    settings = index_settings(embedding_model, splitter, args.index)
     clear_index(args.index_dir, args.app)
-    _write(args, embedding_model, [row["id"] for row in kept], vectors, chunks)
-    write_manifest(args.index_dir, args.app, settings, fingerprint(corpus), chunks=len(kept))
+    written = _write(args, embedding_model, [row["id"] for row in kept], vectors, chunks)
+    write_manifest(args.index_dir, args.app, settings, fingerprint(corpus), chunks=len(kept), index=written)
     print(
         f"index: {len(kept)} chunks from {len(corpus)} documents embedded on Ray "
         f"({args.actors} actor(s)) and saved in {args.index_dir} for {args.app}.py"
@@ -113,20 +113,25 @@ def _chunks(args: argparse.Namespace, options: dict, corpus: list) -> tuple[list
     return nodes, texts, [n.metadata.get(embed_model.title_key) for n in nodes], embed_model, parser
 
 
-def _write(args: argparse.Namespace, embedding_model: object, ids: list[int], vectors, chunks: list) -> None:
+def _write(args: argparse.Namespace, embedding_model: object, ids: list[int], vectors, chunks: list) -> dict:
+    """Write the app's index; returns its description for the manifest."""
+    from embeddinggemma.vector_index import describe
+
     if args.app == "langchain_rag":
-        from rag_langchain_store import build_store, save_store
+        from rag_langchain_store import build_store, index_of, save_store
 
         pairs = [(chunks[i].page_content, vector.tolist()) for i, vector in zip(ids, vectors, strict=True)]
-        store = build_store(pairs, [chunks[i].metadata for i in ids], embedding_model)
+        store = build_store(pairs, [chunks[i].metadata for i in ids], embedding_model, args.index, args.top_k)
         save_store(store, args.index_dir)
-        return
-    from rag_llama_index_store import build_index, persist_index
+        return describe(index_of(store))
+    from rag_llama_index_store import build_index, persist_index, vectors_of
 
     nodes = [chunks[i] for i in ids]
     for node, vector in zip(nodes, vectors, strict=True):
         node.embedding = vector.tolist()
-    persist_index(build_index(nodes, embedding_model, embedding_model.dimensions), args.index_dir)
+    index = build_index(nodes, embedding_model, args.index)
+    persist_index(index, args.index_dir)
+    return describe(vectors_of(index))
 
 
 if __name__ == "__main__":

@@ -460,7 +460,7 @@ class IndexSettings(_Settings):
     ranges calibrated on the indexed vectors) or ``binary`` (1 bit: Hamming search, then re-ranked)."""
     rescore: str = "int8"
     """What ``binary`` re-ranks its candidates with: ``int8`` vectors in memory, or ``float32`` ones read from
-    disk (memory-mapped: only the candidates' rows)."""
+    disk (read with ``pread``: only the candidates' rows)."""
     oversample: int = 10
     """``binary`` candidates re-ranked per result wanted (``k x oversample``)."""
 

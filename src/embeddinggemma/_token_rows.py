@@ -134,6 +134,38 @@ class SafetensorsRows(SafetensorsTensor):
         return self._float(raw)[inverse]
 
 
+def npy_header(path: Path) -> tuple[tuple[int, ...], bool, np.dtype, int]:
+    """A ``.npy`` file's ``(shape, fortran_order, dtype, data offset)``, read without loading (or unpickling)
+    anything."""
+    with open(path, "rb") as handle:
+        major, _ = np.lib.format.read_magic(handle)
+        read_header = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+        shape, fortran, dtype = read_header(handle)
+        return shape, fortran, dtype, handle.tell()
+
+
+class NpyRows:
+    """Rows of a 2-D float32 ``.npy`` file, read with ``pread`` as asked for (the file is never mapped, so its
+    pages count in the OS cache, not in this process's memory)."""
+
+    def __init__(self, path: Path) -> None:
+        shape, fortran, dtype, offset = npy_header(path)
+        if dtype != np.dtype("<f4") or fortran or len(shape) != 2:
+            raise ValueError(f"{str(path)!r} is not a 2-D little-endian float32 array.")
+        self.rows, self.width = (int(n) for n in shape)
+        if os.path.getsize(path) < offset + self.rows * self.width * 4:
+            raise ValueError(f"{str(path)!r} is truncated: it holds fewer than its {self.rows} rows.")
+        self._file = _RowFile(path, offset, self.rows, self.width * 4)
+
+    def __len__(self) -> int:
+        return self.rows
+
+    def __call__(self, ids: np.ndarray) -> np.ndarray:
+        """Float32 rows ``(len(ids), width)`` in the order of ``ids`` (repeats read once)."""
+        _, raw, inverse = self._file.read(ids)
+        return raw.view("<f4")[inverse]
+
+
 class Int8Rows:
     """Rows of the int8 table an ``int8`` / ``int4`` build wrote (one float32 scale per row), as float32.
 
@@ -142,11 +174,7 @@ class Int8Rows:
     """
 
     def __init__(self, table: Path, scales: Path) -> None:
-        with open(table, "rb") as handle:
-            major, _ = np.lib.format.read_magic(handle)
-            read_header = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
-            shape, fortran, dtype = read_header(handle)
-            offset = handle.tell()
+        shape, fortran, dtype, offset = npy_header(table)
         if dtype != np.int8 or fortran or len(shape) != 2:
             raise ModelLoadError(f"{str(table)!r} is not a 2-D int8 token table; delete it to rebuild it.")
         self.rows, self.width = (int(n) for n in shape)

@@ -9,7 +9,7 @@ Matryoshka ``dimensions`` setting (768, 512, 256, 128):
   on the indexed vectors and stored inside the index file.
 - ``binary``: one sign bit per dimension, searched by Hamming distance (``IndexBinaryFlat``) for
   ``k x oversample`` candidates, which are then re-ranked by the query's inner product with their int8
-  (kept in memory) or float32 vectors (kept on disk, memory-mapped: only the candidates' rows are read).
+  (kept in memory) or float32 vectors (kept on disk: only the candidates' rows are read, with ``pread``).
 
 The first three are plain FAISS indexes: LangChain's ``FAISS`` store and LlamaIndex's ``FaissVectorStore``
 take them as they are (:func:`faiss_index`). The binary one has its own search, :class:`BinaryIndex`, which
@@ -29,6 +29,7 @@ import numpy as np
 
 from ._errors import require
 from ._settings import INDEX_PRECISIONS, IndexSettings
+from ._token_rows import NpyRows
 
 __all__ = ["PRECISIONS", "BinaryIndex", "bytes_per_vector", "describe", "faiss_index", "pack_signs", "vector_index"]
 
@@ -77,7 +78,7 @@ def faiss_index(dimensions: int, precision: str, training: np.ndarray | None = N
 
 class BinaryIndex:
     """Sign bits searched by Hamming distance, the ``k x oversample`` nearest re-ranked by inner product with
-    the candidates' int8 (in memory) or float32 (memory-mapped from disk) vectors.
+    the candidates' int8 (in memory) or float32 (read from disk as needed) vectors.
 
     ``add`` takes float32 unit vectors; ``search`` takes float32 queries and returns ``(scores, ids)`` as
     FAISS does (``-1`` ids where the index holds fewer than ``k`` vectors).
@@ -90,7 +91,8 @@ class BinaryIndex:
         self.d, self.rescore, self.oversample = dimensions, rescore, oversample
         self.binary = faiss.IndexBinaryFlat(dimensions)
         self._codes: Any = None
-        """The rescoring vectors: an int8 scalar-quantizer index, or the float32 rows (memory-mapped once loaded)."""
+        """The rescoring vectors: an int8 scalar-quantizer index, or the float32 rows (in memory while built; once
+        saved and loaded, read from the file as needed)."""
 
     @property
     def ntotal(self) -> int:
@@ -103,6 +105,8 @@ class BinaryIndex:
                 self._codes = faiss_index(self.d, "int8", rows)
             self._codes.add(rows)
         else:
+            if self._codes is not None and not isinstance(self._codes, np.ndarray):
+                raise ValueError("a loaded binary index with float32 rescoring is read-only: build a new one.")
             self._codes = rows.copy() if self._codes is None else np.concatenate([self._codes, rows])
         self.binary.add(pack_signs(rows))
 
@@ -126,7 +130,9 @@ class BinaryIndex:
     def _vectors(self, ids: np.ndarray) -> np.ndarray:
         if self.rescore == "int8":
             return self._codes.reconstruct_batch(ids)
-        return np.asarray(self._codes[ids])  # of a memory map, only these rows are read
+        if isinstance(self._codes, np.ndarray):
+            return self._codes[ids]
+        return self._codes(ids)  # loaded: only these rows are read from disk
 
     def save(self, folder: str | Path) -> list[Path]:
         """Write the index into ``folder`` (FAISS's formats and ``.npy``, no pickle); returns the files."""
@@ -139,6 +145,8 @@ class BinaryIndex:
             empty = faiss.IndexScalarQuantizer(self.d, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT)
             faiss.write_index(self._codes if self._codes is not None else empty, str(written[1]))
         else:
+            if self._codes is not None and not isinstance(self._codes, np.ndarray):
+                raise ValueError("a loaded binary index with float32 rescoring is saved already: copy its folder.")
             rows = self._codes if self._codes is not None else np.zeros((0, self.d), np.float32)
             np.save(written[1], rows, allow_pickle=False)
         record = {"precision": "binary", "dimensions": self.d, "rescore": self.rescore, "oversample": self.oversample}
@@ -162,7 +170,7 @@ class BinaryIndex:
             count = index._codes.ntotal
         else:
             try:
-                index._codes = np.load(rescore_path, mmap_mode="r", allow_pickle=False)
+                index._codes = NpyRows(rescore_path)
             except (OSError, ValueError) as error:
                 raise ValueError(f"{rescore_path}: not a float32 vector file ({error}).") from None
             count = len(index._codes)

@@ -102,3 +102,25 @@ def one_line_error(result: subprocess.CompletedProcess) -> str:
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("error: "), result.stderr
     return last
+
+
+# The sample corpus's questions and the document that answers each (the real model retrieves it first).
+KNOWN_QUESTIONS = {
+    "Which numeric type makes the model output NaN vectors?": "float16-and-precision.md",
+    "What does reciprocal rank fusion do?": "bm25-and-hybrid-search.md",
+    "Which port does the local Ollama server listen on?": "ollama.md",
+    "Why is it dangerous to open an index.pkl file downloaded from the internet?": "pickle-safety.md",
+    "How can I make my vectors smaller without retraining the model?": "matryoshka-embeddings.md",
+    "What is a cross-encoder used for?": "reranking.md",
+    "How does a recursive splitter decide where to cut a document?": "chunking.md",
+}
+# A question in one language whose answer is written only in another (the sample corpus has German,
+# Spanish, Japanese and Arabic documents on topics no English document covers).
+CROSS_LINGUAL_QUESTIONS = {
+    "How do I back up and restore a vector index?": "de-vektorindex-sichern.md",
+    "¿Cómo se mide la latencia p99 de una búsqueda vectorial?": "ja-vector-search-latency.md",
+    "個人情報を索引に入れる前に匿名化するには？": "es-anonimizar-datos.md",
+    "Wie aktualisiert man den Index, wenn sich ein Dokument ändert, ohne alles neu zu berechnen?": (
+        "ar-updating-the-index.md"
+    ),
+}

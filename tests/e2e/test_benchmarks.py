@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from _support.eval_data import sts_eval_dir
 
-from benchmarks import _harness, mixed_modes, quality, reindex, scale_out, throughput
+from benchmarks import _harness, mixed_modes, quality, reindex, scale_out, throughput, vector_index
 
-SCRIPTS = ("throughput", "quality", "reindex", "scale_out", "mixed_modes")
+SCRIPTS = ("throughput", "quality", "reindex", "scale_out", "mixed_modes", "vector_index")
 
 
 def _assert_machine(machine: dict) -> None:
@@ -187,6 +187,30 @@ def test_mixed_modes_measures_every_pair_of_modes(tiny_768_model: str, tmp_path)
             -1 <= row["stsbenchmark"] <= 1 and 0 <= row["top10_overlap"] <= 1 and 0 <= row["top1_right_document"] <= 1
         )
     assert report["rows"][0]["top10_overlap"] == 1.0  # float32 against itself
+
+
+# --- vector_index.py ---------------------------------------------------------------------------------
+
+
+def test_vector_index_sizes_speed_and_quality_on_the_tiny_model(tiny_model: str, tmp_path) -> None:
+    out = tmp_path / "vector_index.json"
+    argv = ["--model", tiny_model, "--sizes", "3000", "--queries", "3", "--no-stsb", "--beir", str(_harness.TINY_BEIR)]
+    assert vector_index.main([*argv, "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    _assert_machine(report["machine"])
+    configs = [(d, p) for d in vector_index.DIMENSIONS for p in vector_index.PRECISIONS]
+    assert [(r["dimensions"], r["precision"]) for r in report["size_and_speed"]] == configs
+    for row in report["size_and_speed"]:
+        assert row["vectors"] == 3000 and row["file_mb"] > 0 and row["query_p50_ms"] > 0
+        assert row["memory_mb"] == pytest.approx(row["bytes_per_vector"] * 3000 / 2**20)
+    assert [(r["dimensions"], r["precision"]) for r in report["loaded"]] == [(256, "int8"), (768, "binary+f32")]
+    assert all(r["peak_rss_mb"] > 0 and r["query_p50_ms"] > 0 for r in report["loaded"])
+    sets = {row["set"] for row in report["quality"]}
+    assert sets == {"sample-docs", "beir:tiny_beir"}
+    for row in report["quality"]:
+        assert 0 <= row["ndcg@10"] <= 1 and 0 <= row["recall@10"] <= 1
+    firsts = [r for r in report["quality"] if r["dimensions"] == 768 and r["precision"] == "float32"]
+    assert all(r["ndcg@10 kept"] == 1.0 for r in firsts)  # float32 768 is the baseline
 
 
 # --- reindex.py --------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ import pytest
 from _support.apps import EXAMPLES
 
 OUR_PACKAGES = {"embeddinggemma", "langchain_embeddinggemma", "llama_index_embeddinggemma"}
-PUBLIC_MODULES = OUR_PACKAGES | {"embeddinggemma.ray", "embeddinggemma.cli"}
+PUBLIC_MODULES = OUR_PACKAGES | {"embeddinggemma.ray", "embeddinggemma.cli", "embeddinggemma.vector_index"}
 PUBLIC_NAMES = {
     "DEFAULT_MODEL",
     "DIMENSIONS",
@@ -17,6 +17,7 @@ PUBLIC_NAMES = {
     "VectorCache",
     "ChunkingSettings",
     "EmbeddingSettings",
+    "IndexSettings",
     "user_cache_dir",
 }
 INTERNALS = {"embedder", "config", "load_backend", "Embedder", "embed_with_report", "EmbeddingConfig"}

@@ -16,7 +16,7 @@ def test_plan_index_reuses_only_a_matching_index_this_app_wrote(tmp_path):
     assert rag_index.plan_index(folder, "app", settings, documents, rebuild=False).reason.startswith("building")
     rag_index.clear_index(folder, "app")
     (folder / "index.faiss").write_bytes(b"vectors")
-    rag_index.write_manifest(folder, "app", settings, documents, chunks=2)
+    rag_index.write_manifest(folder, "app", settings, documents, chunks=2, index={"precision": "float32"})
 
     def plan(**changes):
         args = {"settings": settings, "documents": documents, "rebuild": False, **changes}
