@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass
 
 from ._prompts import TASKS, TaskPrompts
@@ -33,7 +34,8 @@ class Family:
     """``config.json`` ``model_type`` values of its transformer (the text model and, for version 2, the
     composite one whose vision and audio towers this package never loads)."""
     name_marks: tuple[str, ...]
-    """Lower-case marks in a hub id, file or server model name that say the model is of this family."""
+    """Patterns in the last part of a hub id, file or server model name that say the model is of this family
+    (``embeddinggemma-2``, ``embedding_gemma2``, ... but not ``embeddinggemma-256d``)."""
     tasks: dict[str, TaskPrompts]
     """Its task prompts (both families use the model card's prompt family)."""
     not_on: tuple[str, ...]
@@ -63,7 +65,7 @@ EMBEDDINGGEMMA_2 = Family(
     licence="Apache-2.0",
     gated=False,
     model_types=("embedding_gemma2", "embedding_gemma2_text"),
-    name_marks=("embeddinggemma-2", "embeddinggemma2", "embedding-gemma-2", "embedding_gemma2", "embeddinggemma_2"),
+    name_marks=(r"embedding[-_]?gemma[-_]?2(?![0-9])",),
     tasks=TASKS,
     not_on=("llama.cpp",),
     ollama_tag="embeddinggemma-2",
@@ -96,8 +98,8 @@ def family_of_folder(folder: str | os.PathLike[str]) -> Family | None:
 
 def family_of_name(name: str) -> Family | None:
     """The family a hub id, file or server model name says, or None when it says nothing."""
-    lowered = name.lower()
-    return next((row for row in FAMILIES if any(mark in lowered for mark in row.name_marks)), None)
+    last = name.lower().rstrip("/").rsplit("/", 1)[-1]
+    return next((row for row in FAMILIES if any(re.search(mark, last) for mark in row.name_marks)), None)
 
 
 def detect(model: str, declared: str = AUTO) -> Family:

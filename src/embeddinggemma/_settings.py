@@ -336,7 +336,8 @@ class EmbeddingSettings(_Settings, _TitleKey):
                 engine_name = runs_on if runs_on != AUTO else "llama.cpp"
                 raise ValueError(
                     f"{family.title} (model={self.model!r}) does not run on {engine_name} in this package; use "
-                    f"the default engine, engine='torch', or quantization={' / '.join(map(repr, offered))}."
+                    f"the default engine, engine='torch', or quantization={' / '.join(map(repr, offered))} (or, if the "
+                    "model is EmbeddingGemma version 1, pass model_family='embeddinggemma')."
                 )
         if "max_seq_length" not in self.model_fields_set:
             self.__dict__["max_seq_length"] = family.context
@@ -363,8 +364,11 @@ class EmbeddingSettings(_Settings, _TitleKey):
 
     def core_settings(self) -> EmbeddingSettings:
         """A plain copy of the core settings (framework fields dropped), for a pipeline to keep."""
+        # The fields the user set stay marked as set: a copy must keep a max_seq_length the user chose,
+        # and derive the default one from the model again.
         return EmbeddingSettings.model_construct(
-            _fields_set=set(), **{name: getattr(self, name) for name in EmbeddingSettings.model_fields}
+            _fields_set=set(self.model_fields_set) & set(EmbeddingSettings.model_fields),
+            **{name: getattr(self, name) for name in EmbeddingSettings.model_fields},
         )
 
 

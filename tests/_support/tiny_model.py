@@ -154,7 +154,10 @@ def build_tiny_v2_model(
         bos_token_id=2,
     )
     text_model = TextModel(config)
-    with torch.no_grad():  # transformers initialises it to ones: make the tests see it multiply
+    with torch.no_grad():  # transformers initialises these to ones: make the tests see each one multiply
+        for name, tensor in text_model.named_parameters():
+            if "norm" in name:
+                tensor.uniform_(0.5, 1.5)
         for layer in text_model.layers:
             layer.layer_scalar.uniform_(0.5, 1.5)
     text_model.save_pretrained(folder, safe_serialization=True)

@@ -101,6 +101,48 @@ def test_a_hub_id_that_hides_the_version_is_caught_when_the_folder_is_read(tiny_
     assert resolve(EmbeddingSettings(model="someone/finetuned-embedder", model_family="embeddinggemma-2"))
 
 
+def test_a_copy_keeps_the_users_max_seq_length_and_rederives_the_default(tiny_model, tiny_v2_model):
+    copied = Embedder(Embedder(model=tiny_model, max_seq_length=512).settings, batch_size=8).settings
+    assert copied.max_seq_length == 512
+    core = EmbeddingSettings(max_seq_length=512).core_settings()
+    core.batch_size = 8
+    assert core.max_seq_length == 512
+    assert Embedder(EmbeddingSettings(model=tiny_model), model=tiny_v2_model).settings.max_seq_length == 8192
+
+
+@pytest.mark.parametrize(
+    "name, family",
+    [
+        ("google/embeddinggemma-2", "embeddinggemma-2"),
+        ("embeddinggemma-2:latest", "embeddinggemma-2"),
+        ("ai/embedding_gemma2", "embeddinggemma-2"),
+        ("me/embeddinggemma-256d-ft", "embeddinggemma"),
+        ("embeddinggemma-2048", "embeddinggemma"),
+        ("/models/embeddinggemma-2025-12/embeddinggemma-300m-Q8_0.gguf", "embeddinggemma"),
+    ],
+)
+def test_a_name_says_version_2_only_in_its_last_part_and_as_a_whole_number(name, family):
+    assert EmbeddingSettings(backend="ollama", model=name).family.name == family
+
+
+def test_a_transformers_without_embedding_gemma2_is_named_for_the_torch_engine(tiny_v2_model, tiny_model):
+    from embeddinggemma import ModelLoadError
+    from embeddinggemma._engines.torch import check_transformers_version
+
+    with pytest.raises(ModelLoadError, match=r"cannot load EmbeddingGemma 2.*transformers>=5\.19"):
+        check_transformers_version("4.57.0", tiny_v2_model)
+    check_transformers_version("4.57.0", tiny_model)  # version 1 needs only 4.56
+
+
+def test_a_config_whose_full_attention_layers_are_as_wide_as_the_others():
+    """transformers saves ``per_layer_config: {}`` then: every layer has the common head size."""
+    from embeddinggemma._engines.onnx_graph import read_architecture
+
+    folder = Path(tiny_v2_model_path())
+    config = {**json.loads((folder / "config.json").read_text()), "per_layer_config": {}}
+    assert {(shape.head_dim, shape.kv_heads) for shape in read_architecture(config).layers} == {(8, 2)}
+
+
 def test_chunk_sizes_follow_the_tokenizers_model(tiny_v2_model, tiny_model):
     assert ChunkingSettings(tokenizer=tiny_v2_model, chunk_size=8192).chunk_size == 8192
     with pytest.raises(ValueError, match="more than EmbeddingGemma's 2048 tokens"):

@@ -165,7 +165,7 @@ def _embedding_gemma2(config: dict[str, Any]) -> Architecture:
     layer_types[-1] = "full_attention"  # the config forces it (with a warning) when the saved list says otherwise
     # Full-attention layers are wider: saved per layer index, or as the builder's two keys.
     per_layer = {int(index): value for index, value in (config.get("per_layer_config") or {}).items()}
-    if not per_layer:
+    if "per_layer_config" not in config:  # saved as {} when full-attention layers are as wide as the others
         wide = {
             "head_dim": config.get("global_head_dim", 512),
             "num_key_value_heads": config.get("num_global_key_value_heads", 1),

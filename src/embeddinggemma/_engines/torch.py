@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from .._errors import ModelLoadError
+from .._families import EMBEDDINGGEMMA_2, family_of_folder
 from .._model_files import GATED_HINT, check_model_folder
 from .base import RuntimeSpec
 
@@ -18,9 +19,19 @@ from .base import RuntimeSpec
 MIN_TRANSFORMERS = (4, 56)
 
 
-def check_transformers_version(version: str) -> None:
-    """Refuse a transformers too old for bidirectional Gemma3 attention."""
+MIN_TRANSFORMERS_V2 = (5, 19)
+"""The first transformers with ``embedding_gemma2`` (EmbeddingGemma 2)."""
+
+
+def check_transformers_version(version: str, model: str = "") -> None:
+    """Refuse a transformers too old for bidirectional Gemma3 attention, or for EmbeddingGemma 2."""
     parts = tuple(int(p) for p in version.split(".")[:2] if p.isdigit())
+    if family_of_folder(model) is EMBEDDINGGEMMA_2 and parts < MIN_TRANSFORMERS_V2:
+        need = ".".join(map(str, MIN_TRANSFORMERS_V2))
+        raise ModelLoadError(
+            f"transformers {version} cannot load EmbeddingGemma 2 (it has no embedding_gemma2 model). "
+            f"Upgrade: pip install 'transformers>={need}', or leave engine='auto' to run it with ONNX Runtime."
+        )
     if parts < MIN_TRANSFORMERS:
         need = ".".join(map(str, MIN_TRANSFORMERS))
         raise ModelLoadError(
@@ -37,7 +48,7 @@ class TorchModel:
         import torch
         import transformers
 
-        check_transformers_version(transformers.__version__)
+        check_transformers_version(transformers.__version__, model)
         if os.path.isdir(model):
             check_model_folder(Path(model))  # whole safetensors, never a pickle, before torch loads anything
         from sentence_transformers import SentenceTransformer
