@@ -1,7 +1,8 @@
 """The EmbeddingGemma models this package runs, and how a model is recognised as one of them. Data only.
 
-A model's family decides its context length, its hub id and licence, which engines and artifacts can run
-it, and which tokenizer counts for a server (whose files this package cannot see). It is read from the
+A model's family decides its context length, its hub id, which engines and artifacts can run it, and
+which tokenizer counts for a server (whose files this package cannot see). Both families take the model
+card's task prompts (``_prompts.TASKS``). It is read from the
 model's own ``config.json`` (``model_type``) where the model is a local folder, else from its name, else
 from the ``model_family`` setting.
 """
@@ -12,8 +13,6 @@ import json
 import os
 import re
 from dataclasses import dataclass
-
-from ._prompts import TASKS, TaskPrompts
 
 AUTO = "auto"
 
@@ -28,16 +27,14 @@ class Family:
     hub_id: str
     context: int
     """Tokens the model reads, prompt and special tokens included."""
-    licence: str
     gated: bool
+    """Its hub id needs an accepted licence and a login."""
     model_types: tuple[str, ...]
     """``config.json`` ``model_type`` values of its transformer (the text model and, for version 2, the
     composite one whose vision and audio towers this package never loads)."""
     name_marks: tuple[str, ...]
     """Patterns in the last part of a hub id, file or server model name that say the model is of this family
     (``embeddinggemma-2``, ``embedding_gemma2``, ... but not ``embeddinggemma-256d``)."""
-    tasks: dict[str, TaskPrompts]
-    """Its task prompts (both families use the model card's prompt family)."""
     not_on: tuple[str, ...]
     """Engines that cannot run it (llama.cpp has no EmbeddingGemma 2 graph: no ``q8_0`` / ``q4_0`` for it)."""
     ollama_tag: str
@@ -49,11 +46,9 @@ EMBEDDINGGEMMA = Family(
     title="EmbeddingGemma",
     hub_id="google/embeddinggemma-300m",
     context=2048,
-    licence="Gemma Terms of Use",
     gated=True,
     model_types=("gemma3_text",),
     name_marks=(),
-    tasks=TASKS,
     not_on=(),
     ollama_tag="embeddinggemma",
 )
@@ -62,11 +57,9 @@ EMBEDDINGGEMMA_2 = Family(
     title="EmbeddingGemma 2",
     hub_id="google/embeddinggemma-2",
     context=8192,
-    licence="Apache-2.0",
     gated=False,
     model_types=("embedding_gemma2", "embedding_gemma2_text"),
     name_marks=(r"embedding[-_]?gemma[-_]?2(?![0-9])",),
-    tasks=TASKS,
     not_on=("llama.cpp",),
     ollama_tag="embeddinggemma-2",
 )

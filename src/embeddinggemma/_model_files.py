@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ._errors import ModelLoadError
-from ._families import EMBEDDINGGEMMA, detect
+from ._families import detect
 from ._registry import ENGINE_TABLE
 
 GATED_HINT = (
@@ -199,7 +199,7 @@ def resolve_model_dir(model: str | os.PathLike[str]) -> Path:
 
             folder = Path(snapshot_download(model))
         except Exception as exc:  # gated, offline, unknown id: one actionable error
-            hint = GATED_HINT if detect(model) == EMBEDDINGGEMMA else OPEN_HINT
+            hint = GATED_HINT if detect(model).gated else OPEN_HINT
             raise ModelLoadError(f"could not fetch {model!r}: {exc}\n{hint}") from exc
     check_model_folder(folder)
     if not (folder / "model.safetensors").is_file():

@@ -350,13 +350,13 @@ class EmbeddingSettings(_Settings, _TitleKey):
     # -- derived --------------------------------------------------------------------------------
     @property
     def family(self) -> Family:
-        """The model's family (:mod:`embeddinggemma._families`): its context, hub id and prompts."""
+        """The model's family (:mod:`embeddinggemma._families`): its context, hub id and engines."""
         return detect(self.model, self.model_family)
 
     @property
     def prompts(self) -> TaskPrompts:
         """The task's prompts with the user's overrides applied."""
-        base = self.family.tasks[self.task]
+        base = TASKS[self.task]  # one prompt table: both families use the model card's prompts
         return TaskPrompts(
             query=base.query if self.query_prompt is None else self.query_prompt,
             document=base.document if self.document_prompt is None else self.document_prompt,

@@ -18,6 +18,8 @@ import numpy as np
 
 from ._errors import ModelLoadError
 
+TOKEN_TABLE = "embed_tokens.weight"
+"""The token table's tensor name, after the text model's prefix."""
 _DTYPES = {"F32": np.dtype("<f4"), "F16": np.dtype("<f2"), "BF16": np.dtype("<u2")}
 
 
@@ -107,9 +109,6 @@ class SafetensorsFile:
                 if f"{prefix}layers.0.input_layernorm.weight" in names:
                     return prefix
         raise ModelLoadError(f"{str(self.path)!r} holds no Gemma text transformer (no token table beside its layers).")
-
-
-TOKEN_TABLE = "embed_tokens.weight"
 
 
 def token_table(path: Path) -> SafetensorsRows:

@@ -249,7 +249,6 @@ def _rows(vectors: np.ndarray, dimensions: int) -> np.ndarray:
 
 
 def _check(precision: str, dimensions: int) -> None:
-    if precision not in PRECISIONS:
-        raise ValueError(f"index_precision={precision!r} is unknown; use one of {', '.join(map(repr, PRECISIONS))}.")
+    IndexSettings(index_precision=precision)  # the settings' own check and message
     if isinstance(dimensions, bool) or not isinstance(dimensions, int) or dimensions < 8 or dimensions % 8:
         raise ValueError(f"dimensions={dimensions!r} must be a positive multiple of 8 (768, 512, 256 or 128).")

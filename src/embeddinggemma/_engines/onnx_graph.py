@@ -115,7 +115,7 @@ def read_architecture(config: dict[str, Any]) -> Architecture:
         )
     if not config.get("use_bidirectional_attention"):
         raise ValueError("the graph is bidirectional; this config is a causal (generative) Gemma 3")
-    hidden, heads, kv_heads, head_dim, layer_types = _common(config, default_pattern=6)
+    hidden, heads, kv_heads, head_dim, layer_types = _common(config)
     # transformers' Gemma3TextConfig turns the saved window into an exclusive half-width when attention
     # is bidirectional ("due to fa we set exclusive bounds"): 512 on disk lets |i - j| <= 256 attend.
     window = int(config.get("sliding_window") or 4096) // 2 + 1
@@ -133,7 +133,7 @@ def read_architecture(config: dict[str, Any]) -> Architecture:
     )
 
 
-def _common(config: dict[str, Any], default_pattern: int) -> tuple[int, int, int, int, list[str]]:
+def _common(config: dict[str, Any]) -> tuple[int, int, int, int, list[str]]:
     """What both families' configs spell alike: widths, heads and layer types, checked."""
     if config.get("attention_bias"):
         raise ValueError("attention_bias=true is not supported (EmbeddingGemma's projections have no bias)")
@@ -144,7 +144,7 @@ def _common(config: dict[str, Any], default_pattern: int) -> tuple[int, int, int
     kv_heads = _kv_heads(heads, config.get("num_key_value_heads"))
     head_dim = int(config.get("head_dim") or hidden // heads)
     layers = int(config["num_hidden_layers"])
-    pattern = int(config.get("sliding_window_pattern", config.get("_sliding_window_pattern", default_pattern)))
+    pattern = int(config.get("sliding_window_pattern", config.get("_sliding_window_pattern", 6)))
     layer_types = list(
         config.get("layer_types")
         or ["sliding_attention" if (i + 1) % pattern else "full_attention" for i in range(layers)]
@@ -161,7 +161,7 @@ def _kv_heads(heads: int, given: object) -> int:
 
 def _embedding_gemma2(config: dict[str, Any]) -> Architecture:
     """EmbeddingGemma 2's text model, as ``EmbeddingGemma2TextConfig`` derives it from ``config.json``."""
-    hidden, heads, kv_heads, head_dim, layer_types = _common(config, default_pattern=6)
+    hidden, heads, kv_heads, head_dim, layer_types = _common(config)
     layer_types[-1] = "full_attention"  # the config forces it (with a warning) when the saved list says otherwise
     # Full-attention layers are wider: saved per layer index, or as the builder's two keys.
     per_layer = {int(index): value for index, value in (config.get("per_layer_config") or {}).items()}
@@ -182,7 +182,7 @@ def _embedding_gemma2(config: dict[str, Any]) -> Architecture:
     rope = {
         "sliding_attention": {"rope_type": "default", "rope_theta": 10_000.0},
         "full_attention": {"rope_type": "default", "rope_theta": 1_000_000.0},
-        **(config.get("rope_parameters") or {}),
+        **_rope_by_type(config),
     }
     frequencies = {}
     for kind in set(layer_types):
@@ -210,10 +210,7 @@ def _embedding_gemma2(config: dict[str, Any]) -> Architecture:
 
 def _rope(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """RoPE parameters by layer type, from the new ``rope_parameters`` or the older flat keys."""
-    given = config.get("rope_parameters") or {}
-    if "rope_type" in given or "rope_theta" in given:
-        raise ValueError("expected rope_parameters per layer type (full_attention, sliding_attention)")
-    parameters = {kind: dict(value or {}) for kind, value in given.items()}
+    parameters = _rope_by_type(config)
     # As Gemma3TextConfig does: rope_scaling applies to the full-attention layers only, and the flat
     # keys fill in a missing theta.
     full = parameters.setdefault("full_attention", {})
@@ -222,6 +219,14 @@ def _rope(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
     sliding = parameters.setdefault("sliding_attention", {})
     sliding.setdefault("rope_theta", float(config.get("rope_local_base_freq", 10_000.0)))
     return parameters
+
+
+def _rope_by_type(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """``rope_parameters`` as saved, by layer type (a flat one, for every layer alike, is refused)."""
+    given = config.get("rope_parameters") or {}
+    if "rope_type" in given or "rope_theta" in given:
+        raise ValueError("expected rope_parameters per layer type (full_attention, sliding_attention)")
+    return {kind: dict(value or {}) for kind, value in given.items()}
 
 
 def _inverse_frequencies(rope: dict[str, Any], head_dim: int) -> np.ndarray:
