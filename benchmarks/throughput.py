@@ -1,7 +1,7 @@
 """Throughput, latency, memory and fidelity of every configuration on one corpus, each in its own process.
 
 Configurations (run one after another, the peers first, each in a fresh interpreter started by this
-script in ``--worker`` mode):
+script in ``--worker`` mode; ``pip install -e ".[bench]"`` installs the peers):
 
 - ``peer:langchain``: LangChain's ``HuggingFaceEmbeddings(model_name=MODEL, model_kwargs={"device": "cpu"})``
 - ``peer:llama_index``: LlamaIndex's ``HuggingFaceEmbedding(model_name=MODEL, device="cpu")``

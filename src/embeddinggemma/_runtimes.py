@@ -138,9 +138,13 @@ def weights_identity(spec: RuntimeSpec, settings: EmbeddingSettings) -> dict[str
 
     path: Path = Path(spec.model)
     content = fingerprint(path) if path.is_file() else source_fingerprint(path)
+    assert spec.engine is not None
+    module = importlib.import_module(engine(spec.engine).module) if spec.quantization else None
+    recipe = getattr(module, "recipe_name", None)  # an engine whose build depends on the CPU names it
     return {
         "engine": spec.engine,
         "quantization": spec.quantization,
+        **({"recipe": recipe(spec)} if recipe is not None else {}),
         "content": content,
         "device": spec.device,
         "dtype": spec.dtype,

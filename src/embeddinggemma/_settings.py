@@ -383,6 +383,9 @@ class ChunkingSettings(_Settings, _TitleKey):
     """Tokens shared by consecutive chunks (whole sentences or finer pieces, up to this many)."""
     tokenizer: str = DEFAULT_MODEL
     """The model's local folder or hub id; only its tokenizer files are read (no weights)."""
+    model_family: str = "auto"
+    """``auto`` (from the tokenizer folder's config, else its name), ``embeddinggemma`` or
+    ``embeddinggemma-2``: decides the longest chunk (the model's context)."""
     task: str = "retrieval"
     """The EmbeddingGemma task whose document prompt is counted."""
     document_prompt: str | None = None
@@ -408,14 +411,14 @@ class ChunkingSettings(_Settings, _TitleKey):
             )
         return value
 
-    @field_validator("task", mode="before")
+    @field_validator("task", "model_family", mode="before")
     @classmethod
-    def _check_task(cls, value: object) -> str:
-        return _choice("task", value, tuple(TASKS))
+    def _check_choice(cls, value: object, info: ValidationInfo) -> str:
+        return _choice(info.field_name, value, _CHOICES[info.field_name])
 
     @model_validator(mode="after")
     def _check_sizes(self) -> ChunkingSettings:
-        family = detect(self.tokenizer)
+        family = detect(self.tokenizer, self.model_family)
         if self.chunk_size > family.context:
             raise ValueError(
                 f"chunk_size={self.chunk_size} is more than {family.title}'s {family.context} tokens: a chunk that "
@@ -445,6 +448,7 @@ class ChunkingSettings(_Settings, _TitleKey):
         size = given.get("chunk_size", min(DEFAULT_CHUNK_SIZE, embedding.max_seq_length))
         defaults: dict[str, Any] = {
             "tokenizer": embedding.model if local else embedding.family.hub_id,
+            "model_family": embedding.model_family,
             "task": embedding.task,
             "document_prompt": embedding.document_prompt,
             "title_key": embedding.title_key,

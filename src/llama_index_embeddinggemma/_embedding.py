@@ -80,13 +80,22 @@ class EmbeddingGemmaEmbedding(Pipelined, BaseEmbedding):
         return "EmbeddingGemmaEmbedding"
 
     # -- LlamaIndex's batch path, with every input checked before any is embedded -------------------
+    # LlamaIndex sends ``embed_batch_size`` texts a call, in the caller's order, and a call pads its texts to
+    # its longest: sent shortest first, each call holds texts of similar lengths (the LangChain path sorts
+    # the whole list itself). The vectors come back in the caller's order.
     def get_text_embedding_batch(self, texts: list[str], show_progress: bool = False, **kwargs: Any) -> list[Embedding]:
-        return super().get_text_embedding_batch(validate_texts(texts), show_progress, **kwargs)
+        texts = validate_texts(texts)
+        order = _shortest_first(texts)
+        vectors = super().get_text_embedding_batch([texts[i] for i in order], show_progress, **kwargs)
+        return _in_order(vectors, order)
 
     async def aget_text_embedding_batch(
         self, texts: list[str], show_progress: bool = False, **kwargs: Any
     ) -> list[Embedding]:
-        return await super().aget_text_embedding_batch(validate_texts(texts), show_progress, **kwargs)
+        texts = validate_texts(texts)
+        order = _shortest_first(texts)
+        vectors = await super().aget_text_embedding_batch([texts[i] for i in order], show_progress, **kwargs)
+        return _in_order(vectors, order)
 
     def __call__(self, nodes: Sequence[BaseNode], **kwargs: Any) -> Sequence[BaseNode]:
         """Embed nodes in place, each with its title (``metadata[title_key]``) in the prompt."""
@@ -125,6 +134,17 @@ class EmbeddingGemmaEmbedding(Pipelined, BaseEmbedding):
 
     async def _aget_text_embeddings(self, texts: list[str]) -> list[Embedding]:
         return await self._pipeline.aembed(texts, side="document", titles=_titles(texts))
+
+
+def _shortest_first(texts: list[str]) -> list[int]:
+    return sorted(range(len(texts)), key=lambda i: len(texts[i]))
+
+
+def _in_order(vectors: list[Embedding], order: list[int]) -> list[Embedding]:
+    placed: list[Embedding] = [[] for _ in order]
+    for vector, index in zip(vectors, order, strict=True):
+        placed[index] = vector
+    return placed
 
 
 def _titles(texts: list[str]) -> list[str | None] | None:

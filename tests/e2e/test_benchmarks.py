@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from _support.eval_data import sts_eval_dir
 
-from benchmarks import _harness, mixed_modes, quality, reindex, scale_out, throughput, vector_index
+from benchmarks import _harness, kernels, mixed_modes, quality, recipes, reindex, scale_out, throughput, vector_index
 
-SCRIPTS = ("throughput", "quality", "reindex", "scale_out", "mixed_modes", "vector_index")
+SCRIPTS = ("throughput", "quality", "reindex", "scale_out", "mixed_modes", "vector_index", "recipes", "kernels")
 
 
 def _assert_machine(machine: dict) -> None:
@@ -187,6 +187,47 @@ def test_mixed_modes_measures_every_pair_of_modes(tiny_768_model: str, tmp_path)
             -1 <= row["stsbenchmark"] <= 1 and 0 <= row["top10_overlap"] <= 1 and 0 <= row["top1_right_document"] <= 1
         )
     assert report["rows"][0]["top10_overlap"] == 1.0  # float32 against itself
+
+
+# --- recipes.py and kernels.py ----------------------------------------------------------------------
+
+
+def test_recipes_measures_each_recipe_against_float32(tiny_768_model: str, tmp_path) -> None:
+    if not (_harness.eval_dir() / "stsbenchmark" / "pairs.tsv").is_file():
+        pytest.skip(f"{_harness.eval_dir()} has no STSBenchmark (set {_harness.EVAL_DIR_ENV})")
+    out = tmp_path / "recipes.json"
+    names = ["int8", "int4 block-wise"]
+    argv = [
+        "--model",
+        tiny_768_model,
+        "--recipes",
+        *names,
+        "--short",
+        "12",
+        "--passages",
+        "2",
+        "--passage-tokens",
+        "60",
+    ]
+    assert recipes.main([*argv, "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    _assert_machine(report["machine"])
+    assert [row["recipe"] for row in report["rows"]] == names and isinstance(report["integer_gemm_exact"], bool)
+    for row in report["rows"]:
+        assert row["weights_mb"] > 0
+        for corpus in ("short", "passages"):
+            assert 0.9 < row[corpus]["min"] <= row[corpus]["mean"] <= 1 + 1e-6 and row[corpus]["speed"] > 0
+
+
+def test_kernels_times_each_kernel_against_float32(tiny_768_model: str, tmp_path) -> None:
+    out = tmp_path / "kernels.json"
+    assert kernels.main(["--model", tiny_768_model, "--rows", "4", "--seconds", "0.01", "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    _assert_machine(report["machine"])
+    rows = {row["kernel"]: row for row in report["rows"]}
+    assert set(rows) == {"float32", *(name for name in rows if name.startswith(("MatMulNBits", "integer")))}
+    assert len(rows) == 8 and rows["float32"]["speed"] == 1.0 and rows["float32"]["error"] < 1e-5
+    assert all(row["ms"] > 0 and 0 <= row["error"] < 0.2 for row in rows.values())
 
 
 # --- vector_index.py ---------------------------------------------------------------------------------

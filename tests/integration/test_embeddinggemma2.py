@@ -151,6 +151,16 @@ def test_chunk_sizes_follow_the_tokenizers_model(tiny_v2_model, tiny_model):
         ChunkingSettings(tokenizer=tiny_v2_model, chunk_size=8193)
     server = EmbeddingSettings(backend="ollama", model="embeddinggemma-2")
     assert ChunkingSettings.matching(server)["tokenizer"] == "google/embeddinggemma-2"
+    # a name that hides the version (a mirror's hub id): the declared family sets the limit, here and as
+    # the embedding settings pass it on
+    hidden = "my-org/text-embedder"
+    with pytest.raises(ValueError, match="more than EmbeddingGemma's 2048 tokens"):
+        ChunkingSettings(tokenizer=hidden, chunk_size=8192)
+    assert ChunkingSettings(tokenizer=hidden, model_family="embeddinggemma-2", chunk_size=8192).chunk_size == 8192
+    declared = EmbeddingSettings(model=hidden, model_family="embeddinggemma-2")
+    assert ChunkingSettings(**ChunkingSettings.matching(declared, chunk_size=8192)).chunk_size == 8192
+    with pytest.raises(ValueError, match="model_family='embeddinggemma-3' is unknown; use one of"):
+        ChunkingSettings(model_family="embeddinggemma-3")
 
 
 # ------------------------------------------------------------------------------------ the float32 graph
@@ -326,7 +336,7 @@ def test_quantized_modes_stay_close_to_their_float32(mode):
     np.testing.assert_allclose(np.linalg.norm(quantized, axis=1), 1.0, atol=1e-5)
     from embeddinggemma._engines.onnx_nbits import recipe_for
 
-    assert recipe_for(Path(folder), mode).name == ("int4 for EmbeddingGemma 2" if mode == "int4" else "int8")
+    assert recipe_for(Path(folder), mode).name == ("int4 for EmbeddingGemma 2" if mode == "int4" else "int8 block-wise")
 
 
 # ------------------------------------------------------------------------------------ servers

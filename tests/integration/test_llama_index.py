@@ -54,6 +54,27 @@ def test_query_and_text_prompts(tiny_model, served):
     np.testing.assert_allclose(batch, core.embed(["a", "b", "c"]), atol=1e-5)
 
 
+async def test_batches_hold_texts_of_similar_lengths_and_vectors_come_back_in_order(tiny_model):
+    from llama_index.core.callbacks import CallbackManager, CBEventType, EventPayload, LlamaDebugHandler
+
+    debug = LlamaDebugHandler()
+    emb = EmbeddingGemmaEmbedding(model_name=tiny_model, embed_batch_size=3, callback_manager=CallbackManager([debug]))
+    texts = ["a much longer text about the rings of saturn and its moons", "mars", "venus is hot", "io", "b" * 40]
+    nodes = [TextNode(text=t, metadata={"title": f"T{i}"}) for i, t in enumerate(texts)]
+    core = Embedder(model=tiny_model)
+    np.testing.assert_allclose(emb.get_text_embedding_batch(texts), core.embed(texts), atol=1e-5)
+    np.testing.assert_allclose(await emb.aget_text_embedding_batch(texts), core.embed(texts), atol=1e-5)
+    emb(nodes)
+    titled = [n.get_content(metadata_mode=MetadataMode.EMBED) for n in nodes]
+    expected = core.embed(titled, titles=[f"T{i}" for i in range(len(texts))])
+    np.testing.assert_allclose([n.embedding for n in nodes], expected, atol=1e-5)
+    calls = [end.payload[EventPayload.CHUNKS] for _, end in debug.get_event_pairs(CBEventType.EMBEDDING)]
+    assert len(calls) == 3 * 2  # two calls of at most 3 texts each, for each of the three batches
+    for first, second in zip(calls[::2], calls[1::2], strict=True):
+        lengths = [len(t) for t in first + second]
+        assert lengths == sorted(lengths), "each call holds the shortest texts not yet sent"
+
+
 def test_node_titles_reach_prompt(tiny_model, served):
     emb = EmbeddingGemmaEmbedding(**served)
     nodes = [TextNode(text="mars is red", metadata={"title": "Mars"}), TextNode(text="venus is hot")]

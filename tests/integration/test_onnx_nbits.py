@@ -70,25 +70,35 @@ def encode(model, texts, max_seq_length=2048):
 
 
 # ------------------------------------------------------------------------------------------- the artifact
-def test_every_projection_is_block_wise_as_its_recipe_says(quantized, mode):
+def test_every_projection_is_quantized_as_its_recipe_says(tiny, quantized, mode):
     import onnx
 
-    from embeddinggemma._engines.onnx_nbits import RECIPES, projection_kind
+    from embeddinggemma._engines.onnx_nbits import projection_kind, recipe_for
     from embeddinggemma._engines.onnx_table import table_paths
 
+    recipe = recipe_for(Path(tiny), mode)
     graph = onnx.load(str(quantized.artifact), load_external_data=False).graph
-    weights = {tensor.name for tensor in graph.initializer}
-    assert not [n.name for n in graph.node if n.op_type == "MatMul" and n.input[1] in weights]
-    quantized_nodes = [n for n in graph.node if n.op_type == "MatMulNBits"]
+    weights = {tensor.name: tensor for tensor in graph.initializer}
+    # the only float32 products with a weight: the integer GEMM's outlier channels, a few rows each
+    for node in (n for n in graph.node if n.op_type == "MatMul" and n.input[1] in weights):
+        assert node.name.endswith("int8.outlier_part"), node.name
+        assert 0 < weights[node.input[1]].dims[0] <= recipe.blocks(projection_kind(node.input[1])).outliers
+    block_wise = [n for n in graph.node if n.op_type == "MatMulNBits"]
+    integer = [n for n in graph.node if n.op_type == "MatMulInteger"]
     # two layers of q, k, v, o, gate, up, down; the two Dense layers fused into one
-    assert len(quantized_nodes) == 2 * 7 + 1
-    for node in quantized_nodes:
+    assert len(block_wise) + len(integer) == 2 * 7 + 1
+    inputs = {}
+    for node in block_wise:
         attributes = {a.name: a.i for a in node.attribute}
-        blocks = RECIPES[mode].blocks(projection_kind(node.input[1]))
-        assert (attributes["bits"], attributes["block_size"]) == (blocks.bits, blocks.block), node.name
+        blocks = recipe.blocks(projection_kind(node.input[1]))
+        assert not blocks.integer and (attributes["bits"], attributes["block_size"]) == (blocks.bits, blocks.block)
         assert attributes["accuracy_level"] == blocks.accuracy_level
-    dense = [n for n in quantized_nodes if projection_kind(n.input[1]) == "dense"]
-    assert [{a.name: a.i for a in n.attribute}["K"] for n in dense] == [768]  # 768 -> 3072 -> 768 as one 768x768
+        inputs[node.input[1]] = attributes["K"]
+    for node in integer:
+        assert recipe.blocks(projection_kind(node.input[1])).integer, node.name
+        assert weights[node.input[1]].data_type == onnx.TensorProto.INT8
+        inputs[node.input[1]] = weights[node.input[1]].dims[0]
+    assert [k for name, k in inputs.items() if projection_kind(name) == "dense"] == [768]  # 768 -> 3072 -> 768 as one
     # channel scales: folded into the norms and up projections, one Mul before each output projection
     assert any(n.op_type == "Mul" and n.name.endswith("/smooth") for n in graph.node)
     manifest = json.loads(quantized.artifact.with_name(quantized.artifact.name + ".json").read_text())
@@ -98,7 +108,7 @@ def test_every_projection_is_block_wise_as_its_recipe_says(quantized, mode):
         *(p.name for p in table_paths(quantized.artifact)),
     }
     assert set(manifest["files"]) == names and manifest["quantization"] == mode
-    assert manifest["recipe"] == RECIPES[mode].recipe()
+    assert manifest["recipe"] == recipe.recipe()
 
 
 def test_a_build_by_another_recipe_is_rebuilt(private_tiny, caplog):
@@ -113,6 +123,53 @@ def test_a_build_by_another_recipe_is_rebuilt(private_tiny, caplog):
         assert build_onnx(private_tiny, "int8") == artifact
     assert "rebuilding" in caplog.text and "this version builds" in caplog.text
     assert json.loads(manifest_file.read_text())["recipe"] != manifest["recipe"]
+
+
+@pytest.mark.parametrize(
+    ("flags", "machine", "exact"),
+    [
+        ("fpu sse2 avx2 avx512f avx512bw", "x86_64", False),  # VPMADDUBSW: pairs of products in 16 bits
+        ("fpu avx2 avx512f avx512_vnni", "x86_64", True),
+        ("fpu avx2 avx_vnni", "x86_64", True),
+        ("fpu avx512f amx_tile amx_int8", "x86_64", True),
+        ("fp asimd asimddp", "aarch64", False),  # not measured by this package: block-wise
+    ],
+)
+def test_the_integer_gemm_only_where_it_cannot_saturate(tmp_path, flags, machine, exact):
+    from embeddinggemma._engines.onnx_nbits import integer_gemm_is_exact
+
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(f"processor\t: 0\nflags\t\t: {flags}\n\nprocessor\t: 1\nflags\t\t: {flags}\n")
+    assert integer_gemm_is_exact(cpuinfo, machine) is exact
+    assert integer_gemm_is_exact(tmp_path / "missing", "x86_64") is False
+
+
+def test_without_vnni_int8_is_block_wise_and_an_artifact_from_another_cpu_is_rebuilt(private_tiny, monkeypatch):
+    import onnx
+
+    from embeddinggemma import Embedder
+    from embeddinggemma._engines import onnx_nbits
+    from embeddinggemma.quantize import build_onnx
+
+    monkeypatch.setattr(onnx_nbits, "integer_gemm_is_exact", lambda: False)  # the CPU check itself: above
+    artifact = build_onnx(private_tiny, "int8")
+    graph = onnx.load(str(artifact), load_external_data=False).graph
+    assert {n.op_type for n in graph.node} & {"MatMulNBits", "MatMulInteger"} == {"MatMulNBits"}
+    manifest = json.loads(artifact.with_name(artifact.name + ".json").read_text())
+    assert manifest["recipe"] == onnx_nbits.BLOCK_WISE["int8"].recipe()
+    core = Embedder(model=private_tiny, quantization="int8")
+    vectors = np.array(core.embed(TEXTS))
+    assert cosines(vectors, reference(private_tiny, core.prompt(TEXTS, "document"))).min() > TINY_FLOOR
+    assert core.vector_identity["recipe"] == "int8 block-wise"
+    namespace = core.cache_namespace
+    # the folder moved to a CPU with VNNI (a shared cache): rebuilt with the integer GEMM, not reused, and
+    # its vectors are named apart, so no cache or index mixes the two
+    monkeypatch.setattr(onnx_nbits, "integer_gemm_is_exact", lambda: True)
+    assert build_onnx(private_tiny, "int8") == artifact
+    graph = onnx.load(str(artifact), load_external_data=False).graph
+    assert "MatMulInteger" in {n.op_type for n in graph.node}
+    moved = Embedder(model=private_tiny, quantization="int8")
+    assert moved.vector_identity["recipe"] == "int8" and moved.cache_namespace != namespace
 
 
 @pytest.mark.parametrize("quantization", MODES)

@@ -28,7 +28,7 @@ from .._threads import threads
 from .._token_rows import Int8Rows, token_table
 from .artifacts import artifact_path, build_once, data_path, in_own_process
 from .base import RuntimeSpec
-from .onnx_nbits import RECIPES, recipe_for
+from .onnx_nbits import RECIPES, RECIPES_BY_NAME, Recipe, recipe_for
 from .onnx_table import table_paths
 
 _ARTIFACT_NAMES = {artifact.precision: artifact.name for artifact in artifacts_of("onnxruntime")}
@@ -52,32 +52,34 @@ def build(
         raise ValueError(f"quantization={precision!r} is not an ONNX type; use one of {', '.join(PRECISIONS)}.")
     target = artifact_path(folder, precision, _SUFFIX, cache_dir)
     files = [target, data_path(target), *([] if precision == "f32" else table_paths(target))]
+    recipe = recipe_for(folder, precision) if precision in RECIPES else None
     return build_once(
         folder,
         target,
-        lambda source, temporary: _write(source, temporary, target, precision),
+        lambda source, temporary: _write(source, temporary, target, recipe),
         files=files,
         record={"format": "onnx", "quantization": precision, "converter": "embeddinggemma._engines.onnx_graph"},
-        recipe=recipe_for(folder, precision).recipe() if precision in RECIPES else None,
+        recipe=recipe.recipe() if recipe is not None else None,
         force=force,
     )
 
 
-def _write(folder: Path, temporary: Path, target: Path, precision: str) -> None:
+def _write(folder: Path, temporary: Path, target: Path, recipe: Recipe | None) -> None:
     # The writers import onnx (6 MB), which loading a built artifact never needs: found, not imported here.
     if importlib.util.find_spec("onnx") is None:
         raise MissingExtraError("building the ONNX graph", "onnx", None)
-    if precision == "f32":  # streamed from the safetensors: under 100 MB
+    if recipe is None:  # float32, streamed from the safetensors: under 100 MB
         from .onnx_graph import write_onnx_graph
 
         write_onnx_graph(folder, temporary, data_name=data_path(target).name)
     else:  # calibration runs the float32 graph (~700 MB): not in the user's process
-        in_own_process(write_quantized, str(folder), str(temporary), str(target), precision)
+        in_own_process(write_quantized, str(folder), str(temporary), str(target), recipe.name)
 
 
-def write_quantized(folder: str, temporary: str, target: str, precision: str) -> None:
-    """The graph of ``precision`` at ``temporary`` (its data file and int8 token table under ``target``'s
-    names): the float32 graph written, calibrated and quantized one weight at a time."""
+def write_quantized(folder: str, temporary: str, target: str, recipe_name: str) -> None:
+    """The graph of the recipe named ``recipe_name`` (the one the manifest records, chosen by the caller) at
+    ``temporary`` (its data file and int8 token table under ``target``'s names): the float32 graph written,
+    calibrated and quantized one weight at a time."""
     from .onnx_graph import write_onnx_graph
     from .onnx_nbits import quantize_graph_nbits
     from .onnx_table import write_int8_table
@@ -86,12 +88,17 @@ def write_quantized(folder: str, temporary: str, target: str, precision: str) ->
     float_graph = written.with_name(written.name + ".f32.onnx")
     try:
         write_onnx_graph(source, float_graph)
-        recipe = recipe_for(source, precision)
+        recipe = RECIPES_BY_NAME[recipe_name]
         quantize_graph_nbits(float_graph, written, model_folder=source, data_name=data_path(final).name, recipe=recipe)
     finally:
         float_graph.unlink(missing_ok=True)
         data_path(float_graph).unlink(missing_ok=True)
     write_int8_table(source, final)
+
+
+def recipe_name(spec: RuntimeSpec) -> str | None:
+    """How ``spec``'s quantized graph is built, which depends on the CPU: part of its vectors' identity."""
+    return recipe_for(Path(spec.model), spec.quantization).name if spec.quantization in RECIPES else None
 
 
 def load(spec: RuntimeSpec) -> OnnxModel:

@@ -1,5 +1,6 @@
-"""Block-wise 8-bit and 4-bit weights for the float32 ONNX graph (``com.microsoft.MatMulNBits``), written
-one weight at a time: no C++ compiler, and a build that never holds the model in memory.
+"""8-bit and 4-bit weights for the float32 ONNX graph, written one weight at a time: no C++ compiler, and a
+build that never holds the model in memory. Block-wise weights run as ``com.microsoft.MatMulNBits``; 8-bit
+columns with 8-bit activation rows as ``MatMulInteger`` (ONNX Runtime's integer GEMM, on AMX or VNNI).
 
 A :class:`Recipe` gives each projection kind (``q k v o gate up down``, and the Dense head) its
 :class:`Blocks`: bits, weights per scale, ONNX Runtime's ``accuracy_level`` (4: the multiply runs on int8
@@ -19,6 +20,10 @@ float32 graph (~450-token passages, STSBenchmark sentences; ``benchmarks/RESULTS
   output (o) and MLP down projections each cost 0.01-0.02 of min cosine, q/k/gate/up under 0.004. The
   4-bit recipe keeps those three at 8 bits (Google's mixed QAT recipe and Ollama's q4_0 keep parts at
   higher precision for the same reason).
+- The integer GEMM rounds each activation row as a whole, so one large value sets the step of the
+  whole row: the 32 input channels with the largest calibration values are multiplied in float32 apart
+  (LLM.int8(), Dettmers et al. 2022), min cosine 0.9969 -> 0.9994; it runs at 1.6-1.8x the float32 graph
+  on an AMX CPU, where ``MatMulNBits`` ran at 0.77x.
 - The two Dense layers (768x3072, 3072x768, no bias, no activation between them) are one linear map:
   fused into one 768x768 matrix (in float64) they are 1.2 MB at 8 bits instead of 4.7 MB, and one
   multiply instead of two.
@@ -27,6 +32,7 @@ float32 graph (~450-token passages, STSBenchmark sentences; ``benchmarks/RESULTS
 from __future__ import annotations
 
 import os
+import platform
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,6 +67,18 @@ class Blocks:
     absmax: bool = False
     """Scale ``max|w| / (2**(bits-1) - 1)``, as llama.cpp's ``q8_0`` (the grid a QAT q8_0 checkpoint was trained
     on); otherwise the block's signed extreme maps to ``-2**(bits-1)``, as ONNX Runtime's and ``q4_0``'s."""
+    integer: bool = False
+    """8-bit weights with one scale per output column (``block`` 0: the whole input axis) and activations
+    rounded to 8 bits per row, multiplied by ONNX Runtime's integer GEMM (``MatMulInteger``, on AMX or VNNI
+    where the CPU has them) instead of ``MatMulNBits``."""
+
+    outliers: int = 0
+    """With ``integer``: the input channels with the largest calibration values, multiplied in float32 apart,
+    so that they do not set every row's rounding step (LLM.int8(), Dettmers et al. 2022)."""
+
+    def size(self, rows: int) -> int:
+        """Weights per scale for a projection of ``rows`` inputs."""
+        return rows if self.integer else self.block
 
 
 @dataclass(frozen=True)
@@ -87,13 +105,50 @@ class Recipe:
         }
 
 
+_INTEGER_8 = Blocks(8, 0, integer=True, outliers=32)
 RECIPES = {
-    # 8 bits: blocks of 32 at accuracy_level 4. Level 0 (float32 arithmetic) was as exact and faster on
-    # batches, but restores every weight block on every call: a single query took 142 ms against 33 ms for
-    # the float32 graph. Blocks of 64 / 128 at level 4: min cosine 0.99942 / 0.99896 on ~450-token passages.
-    "int8": Recipe("int8", Blocks(8, 32)),
-    "int4": Recipe("int4", Blocks(4, 32, clip=True), {kind: Blocks(8, 128) for kind in ("v", "o", "down", "dense")}),
+    # 8 bits: int8 columns and rows through the integer GEMM, the 32 input channels with the largest
+    # calibration values in float32: 1.6-1.8x the float32 graph's docs/s on an AMX CPU, min cosine 0.9993 /
+    # 0.9994 on short texts / ~450-token passages. Without the float32 channels: 2.2x but 0.9969 on passages;
+    # with 8 or 16 of them, 0.9993 / 0.9990 on short texts (benchmarks/recipes.py).
+    "int8": Recipe("int8", _INTEGER_8),
+    # 4 bits: blocks of 32, clipped, in float32 arithmetic (level 4 ran at 0.67x float32 MatMul on batches),
+    # the sensitive projections through the 8-bit integer GEMM: 1.07-1.10x the float32 graph's docs/s, where
+    # the block-wise recipe below ran at 0.82-0.84x, as exact.
+    "int4": Recipe(
+        "int4", Blocks(4, 32, accuracy_level=0, clip=True), {kind: _INTEGER_8 for kind in ("v", "o", "down", "dense")}
+    ),
 }
+BLOCK_WISE = {
+    "int8": Recipe("int8 block-wise", Blocks(8, 32)),
+    "int4": Recipe(
+        "int4 block-wise", Blocks(4, 32, clip=True), {kind: Blocks(8, 128) for kind in ("v", "o", "down", "dense")}
+    ),
+}
+"""The recipes where the integer GEMM could be wrong (see :func:`integer_gemm_is_exact`). ``int8``: 8-bit blocks
+of 32 at ``accuracy_level`` 4, min cosine 0.9996 on passages, 0.77x the float32 graph's docs/s. Level 0 (float32
+arithmetic) was as exact and faster on batches, but restores every weight block on every call: a single query
+took 142 ms against 33 ms for the float32 graph. Blocks of 64 / 128 at level 4: min cosine 0.99942 / 0.99896 on
+~450-token passages. ``int4``: the sensitive projections as 8-bit blocks of 128."""
+INTEGER_GEMM_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
+"""x86 CPU features with which ONNX Runtime's u8 x s8 GEMM sums every product in 32 bits."""
+
+
+def integer_gemm_is_exact(cpuinfo: Path = Path("/proc/cpuinfo"), machine: str | None = None) -> bool:
+    """Whether ONNX Runtime's u8 x s8 integer GEMM is exact on this CPU. On x86 without VNNI or AMX it adds
+    pairs of products in 16 bits (``VPMADDUBSW``), which saturate (ONNX Runtime's quantization docs); read
+    from ``/proc/cpuinfo``, so other systems, and ARM, which this package has not measured, get the
+    block-wise recipe."""
+    if (machine or platform.machine()).lower() not in ("x86_64", "amd64"):
+        return False
+    try:
+        text = cpuinfo.read_text(errors="replace")
+    except OSError:
+        return False
+    flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), [])
+    return any(flag in flags for flag in INTEGER_GEMM_FLAGS)
+
+
 _Q8_0 = Blocks(8, 32, absmax=True)
 QAT_RECIPES = {
     "int8": Recipe("int8 from QAT q8_0 weights", _Q8_0, smooth=False, fuse_dense=False),
@@ -111,7 +166,7 @@ that rounding and nothing else, since channel scales or clipping would move the 
 were trained for. The 4-bit one keeps attention at 8 bits and the MLP at 4, Google's mixed recipe."""
 FAMILY_RECIPES = {
     "embeddinggemma-2": {
-        "int8": RECIPES["int8"],
+        "int8": BLOCK_WISE["int8"],
         "int4": Recipe(
             "int4 for EmbeddingGemma 2",
             Blocks(4, 32, clip=True),
@@ -122,8 +177,19 @@ FAMILY_RECIPES = {
 """EmbeddingGemma 2's attention scores are unscaled dot products of RMS-normalised queries and keys, so
 4-bit queries and keys move them far more than in version 1: on tiny random-weight version-2 models
 (the real weights cannot be fetched here), 4-bit q/k cost 0.2 of min cosine to float32 and 8-bit ones
-0.03. Its 4-bit mode keeps attention and the per-layer embeddings at 8 bits and the MLP's gate and up
-projections at 4 (Google's mixed QAT recipe keeps attention at 8 bits too)."""
+0.03, and the integer GEMM's int8 (activations rounded per row) 0.974 against 0.985 block-wise, so its
+``int8`` stays block-wise. Its 4-bit mode keeps attention and the per-layer embeddings at 8 bits and the
+MLP's gate and up projections at 4 (Google's mixed QAT recipe keeps attention at 8 bits too)."""
+RECIPES_BY_NAME = {
+    recipe.name: recipe
+    for recipe in (
+        *RECIPES.values(),
+        *BLOCK_WISE.values(),
+        *QAT_RECIPES.values(),
+        *(recipe for recipes in FAMILY_RECIPES.values() for recipe in recipes.values()),
+    )
+}
+"""Every recipe by its name, which a build process is given."""
 QAT_NAME = re.compile(r"qat-(q8_0|q4_0)", re.IGNORECASE)
 _QAT_MODE = {"q8_0": "int8", "q4_0": "int4"}
 
@@ -135,7 +201,10 @@ def recipe_for(folder: Path, precision: str) -> Recipe:
     if found is not None and _QAT_MODE[found.group(1).lower()] == precision:
         return QAT_RECIPES[precision]
     family = family_of_folder(folder)
-    return FAMILY_RECIPES.get(family.name if family else "", RECIPES)[precision]
+    recipe = FAMILY_RECIPES.get(family.name if family else "", RECIPES)[precision]
+    if any(blocks.integer for blocks in (recipe.default, *recipe.kinds.values())) and not integer_gemm_is_exact():
+        return BLOCK_WISE[precision]
+    return recipe
 
 
 def quantize_graph_nbits(float_path: Path, target: Path, *, model_folder: Path, data_name: str, recipe: Recipe) -> Path:
@@ -287,15 +356,16 @@ def quantize(
 ) -> tuple[np.ndarray, np.ndarray]:
     """``weight`` ``[K, N]`` as codes ``[N, blocks, block]`` and scales ``[N, blocks]``; with ``blocks.clip``,
     each block's range is the one of :data:`CLIPS` with the least error weighted by ``inputs_square``."""
-    grouped = _blocked(weight, blocks.block)
+    size = blocks.size(weight.shape[0])
+    grouped = _blocked(weight, size)
     codes, scale = _round(grouped, blocks.bits, absmax=blocks.absmax)
     if not blocks.clip:
         return codes, scale
-    weights = np.ones(grouped.shape[1] * blocks.block)
+    weights = np.ones(grouped.shape[1] * size)
     if inputs_square is not None:  # the zero padding past K weighs nothing
         weights[:] = 0
         weights[: weight.shape[0]] = inputs_square
-    weights = weights.reshape(1, -1, blocks.block)
+    weights = weights.reshape(1, -1, size)
     half = 2 ** (blocks.bits - 1)
 
     def error(c: np.ndarray, s: np.ndarray) -> np.ndarray:
@@ -337,11 +407,12 @@ def _channel_scales(
         scales /= np.sqrt(scales.max() * scales.min())
         total = 0.0
         for (weight, blocks), reference in zip(members, references, strict=True):
-            plain = Blocks(blocks.bits, blocks.block)  # the search rounds to nearest: fast
+            size = blocks.size(len(weight))
+            plain = Blocks(blocks.bits, size)  # the search rounds to nearest: fast
             restored = _restore(*quantize(weight * scales[:, None], plain), blocks.bits, len(weight))
             scaled = x / scales
-            if blocks.accuracy_level == 4:
-                scaled = _rounded_inputs(scaled, blocks.block)
+            if blocks.accuracy_level == 4 or blocks.integer:
+                scaled = _rounded_inputs(scaled, size)
             total += float(((scaled @ restored - reference) ** 2).sum())
         if best_error is None or total < best_error:
             best_error, best = total, (None if alpha == 0 else scales)
@@ -374,12 +445,13 @@ def _write(graph: _FloatGraph, activations: Activations, recipe: Recipe, target:
 
 
 def _quantized(graph: _FloatGraph, activations: Activations, recipe: Recipe, external: ExternalData) -> Any:
-    """``graph``'s model with every weight projection as ``MatMulNBits``, the weights written to ``external``."""
+    """``graph``'s model with every weight projection as its recipe says, the weights written to ``external``."""
     from onnx import helper
 
     model = graph.model
     projections = {node.input[1] for node in weight_matmuls(model)}
     tensors, nodes = [], []
+    integer = _IntegerGemm(graph, activations, external)
     for node in model.graph.node:
         if node.op_type != "MatMul" or node.input[1] not in projections:
             nodes.append(node)
@@ -391,6 +463,9 @@ def _quantized(graph: _FloatGraph, activations: Activations, recipe: Recipe, ext
         if blocks.clip and source in activations.rows:
             square = (activations.sample(source).astype(np.float64) / graph.scales.get(source, 1.0)) ** 2
             square = square.mean(0)
+        if blocks.integer:
+            nodes += integer.projection(node, weight, blocks, square)
+            continue
         codes, scale = quantize(weight, blocks, square)
         packed = _stored(external, f"{name}_Q{blocks.bits}", _pack(codes, blocks.bits))
         scales = _stored(external, f"{name}_scales", scale.reshape(-1))
@@ -408,6 +483,7 @@ def _quantized(graph: _FloatGraph, activations: Activations, recipe: Recipe, ext
                 **attributes,
             )
         )
+    tensors += integer.tensors
     used = {name for node in nodes for name in node.input}
     for tensor in model.graph.initializer:
         if tensor.name in used and tensor.name not in projections:
@@ -419,3 +495,95 @@ def _quantized(graph: _FloatGraph, activations: Activations, recipe: Recipe, ext
     if not any(opset.domain == "com.microsoft" for opset in model.opset_import):
         model.opset_import.append(helper.make_opsetid("com.microsoft", 1))
     return model
+
+
+class _IntegerGemm:
+    """Projections as ``x @ W`` with ``x`` rounded per row to 8 bits around 128 (once per activation, its
+    outlier channels set apart in float32), ``MatMulInteger`` with int8 columns, and the int32 result scaled
+    back by row and column, plus the outlier channels' float32 product."""
+
+    def __init__(self, graph: _FloatGraph, activations: Activations, external: ExternalData) -> None:
+        self._graph, self._activations, self._external = graph, activations, external
+        self.tensors: list[Any] = []
+        self._rounded: dict[str, tuple[np.ndarray, str, str]] = {}
+        """Per activation: its outlier channels, its codes and its row scales."""
+
+    def projection(self, node: Any, weight: np.ndarray, blocks: Blocks, square: np.ndarray | None) -> list[Any]:
+        from onnx import TensorProto, helper
+
+        x, name = node.input[0], node.input[1]
+        nodes = [] if x in self._rounded else self._round_rows(x, blocks.outliers, len(weight))
+        channels, codes, row_scales = self._rounded[x]
+        kept = weight.copy()
+        kept[channels] = 0  # multiplied in float32 below
+        weight_codes, scale = quantize(kept, blocks, square)
+        columns = self._store(f"{name}_int8", (weight_codes[:, 0, :].T.astype(np.int16) - 128).astype(np.int8))
+        column_scales = self._store(f"{name}_scales", scale[:, 0])
+        p = f"{node.name}/int8"
+        product = list(node.output) if not len(channels) else [f"{p}.integer_part"]
+        nodes += [
+            helper.make_node("MatMulInteger", [codes, columns, _ZERO_POINT], [f"{p}.int32"], name=f"{p}.gemm"),
+            helper.make_node("Cast", [f"{p}.int32"], [f"{p}.float"], name=f"{p}.cast", to=TensorProto.FLOAT),
+            helper.make_node("Mul", [f"{p}.float", row_scales], [f"{p}.rows"], name=f"{p}.rows"),
+            helper.make_node("Mul", [f"{p}.rows", column_scales], product, name=f"{p}.columns"),
+        ]
+        if len(channels):
+            rows = self._store(f"{name}_outlier_rows", weight[channels].astype(np.float32))
+            outliers = f"{x}/int8.outliers"
+            nodes += [
+                helper.make_node("MatMul", [outliers, rows], [f"{p}.outlier_part"], name=f"{p}.outlier_part"),
+                helper.make_node("Add", [product[0], f"{p}.outlier_part"], list(node.output), name=f"{p}.sum"),
+            ]
+        return nodes
+
+    def _round_rows(self, x: str, outliers: int, width: int) -> list[Any]:
+        from onnx import helper, numpy_helper
+
+        if not self.tensors:
+            self.tensors += [numpy_helper.from_array(value, name) for name, value in _INTEGER_CONSTANTS.items()]
+        channels = self._outlier_channels(x, outliers)
+        p, source, nodes = f"{x}/int8", x, []
+        if len(channels):
+            keep = np.ones(width, np.float32)
+            keep[channels] = 0
+            self.tensors.append(numpy_helper.from_array(channels, f"{p}.channels"))
+            self._store(f"{p}.keep", keep)
+            source = f"{p}.kept"
+            nodes += [
+                helper.make_node("Mul", [x, f"{p}.keep"], [source], name=source),
+                helper.make_node("Gather", [x, f"{p}.channels"], [f"{p}.outliers"], name=f"{p}.outliers", axis=-1),
+            ]
+        steps = [
+            ("Abs", [source], {}),
+            ("ReduceMax", [f"{p}.Abs", "int8.last_axis"], {"keepdims": 1}),
+            ("Max", [f"{p}.ReduceMax", "int8.smallest"], {}),  # an all-zero row (padding) stays zero
+            ("Mul", [f"{p}.Max", "int8.per_code"], {}),
+            ("Div", [source, f"{p}.Mul"], {}),
+            ("QuantizeLinear", [f"{p}.Div", "int8.one", _ZERO_POINT], {}),
+        ]
+        nodes += [helper.make_node(op, inputs, [f"{p}.{op}"], name=f"{p}.{op}", **kw) for op, inputs, kw in steps]
+        self._rounded[x] = (channels, f"{p}.QuantizeLinear", f"{p}.Mul")
+        return nodes
+
+    def _outlier_channels(self, x: str, count: int) -> np.ndarray:
+        """The ``count`` channels of ``x`` (as the smoothed graph sees it) with the largest calibration values."""
+        source = x.removesuffix("/smooth")
+        if not count or source not in self._activations.rows:
+            return np.zeros(0, np.int64)
+        sample = np.abs(self._activations.sample(source) / self._graph.scales.get(source, 1.0))
+        return np.sort(np.argsort(sample.max(0))[-count:]).astype(np.int64)
+
+    def _store(self, name: str, array: np.ndarray) -> Any:
+        tensor = _stored(self._external, name, array)
+        self.tensors.append(tensor)
+        return tensor.name
+
+
+_ZERO_POINT = "int8.zero_point"
+_INTEGER_CONSTANTS = {
+    "int8.last_axis": np.array([-1], np.int64),
+    "int8.smallest": np.float32(1e-30),
+    "int8.per_code": np.float32(1 / 127),
+    "int8.one": np.float32(1),
+    _ZERO_POINT: np.uint8(128),
+}
