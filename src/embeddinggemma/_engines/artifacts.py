@@ -13,6 +13,7 @@ import glob
 import json
 import logging
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -159,6 +160,10 @@ def atomic_target(path: Path) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}.tmp")
 
 
+class IllegalInstruction(ModelLoadError):
+    """A child process died of an instruction this CPU (or its operating system) does not allow."""
+
+
 def in_own_process(function: Callable[..., object], *args: str) -> None:
     """``function(*args)`` (a module-level function of this package, string arguments) in a fresh interpreter.
 
@@ -176,6 +181,8 @@ def in_own_process(function: Callable[..., object], *args: str) -> None:
     )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(path for path in sys.path if path)}  # this process's imports
     run = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, check=False)
+    if run.returncode == -signal.SIGILL:
+        raise IllegalInstruction(f"{function.__qualname__} was stopped by an illegal instruction (SIGILL)")
     if run.returncode != 0:
         lines = [line for line in run.stderr.splitlines() if line.strip()]
         kind, _, message = (lines[-1] if lines else "").partition(": ")

@@ -24,8 +24,17 @@ from .._errors import ModelLoadError, require
 from .._model_files import check_gguf, fingerprint, record_files
 from .._registry import artifacts_of
 from .._threads import threads
-from .artifacts import artifact_damage, artifact_path, build_once, cache_dir_for, in_own_process, write_manifest
+from .artifacts import (
+    IllegalInstruction,
+    artifact_damage,
+    artifact_path,
+    build_once,
+    cache_dir_for,
+    in_own_process,
+    write_manifest,
+)
 from .base import RuntimeSpec
+from .cpu import cpu_flags
 from .gguf_split import TokenTable, read_table, split_gguf
 
 BATCH_TOKENS = 512
@@ -35,6 +44,9 @@ MAX_SEQUENCES = 64
 _init_lock = threading.Lock()
 _initialised = False
 _log_lines: deque[str] = deque(maxlen=20)
+_probed: set[str] = set()
+"""Models (and quantizations) that ran in a child process on this AMX CPU (:func:`_probe_on_amx`)."""
+PORTABLE_REBUILD = 'CMAKE_ARGS="-DGGML_NATIVE=OFF" pip install --no-cache-dir --force-reinstall llama-cpp-python'
 
 
 PRECISIONS = tuple(artifact.precision for artifact in artifacts_of("llama.cpp"))
@@ -109,6 +121,37 @@ def _table(runtime: Path, source: Path) -> TokenTable:
 
 def load(spec: RuntimeSpec) -> GGUFModel:
     return GGUFModel(spec.model, quantization=spec.quantization)
+
+
+def has_amx() -> bool:
+    return "amx_tile" in cpu_flags()
+
+
+def probe(model: str, quantization: str) -> None:
+    """Load ``model`` and embed one text, for :func:`in_own_process`: a build that dies does so there."""
+    GGUFModel(model, quantization=quantization or None, probe=False).encode(
+        ["probe"], max_seq_length=8, batch_size=1, show_progress=False
+    )
+
+
+def _probe_on_amx(model: str, quantization: str | None) -> None:
+    """On a CPU with AMX, run ``model`` once in a child process before this one loads llama.cpp. A
+    llama-cpp-python built there with ``-march=native`` runs an AMX instruction before configuring the
+    CPU's tiles and the process dies of SIGILL on its first call (``benchmarks/RESULTS.md``): the child
+    dies instead, and the user gets the fix rather than a dead process."""
+    key = f"{model}\0{quantization}"
+    if key in _probed or not has_amx():
+        return
+    try:
+        in_own_process(probe, model, quantization or "")
+    except IllegalInstruction:
+        raise ModelLoadError(
+            "llama.cpp stopped with an illegal instruction on this CPU, which has AMX: llama-cpp-python was "
+            "built for it (-march=native) and runs an AMX instruction before configuring the CPU's tiles. "
+            f"Rebuild it portable: `{PORTABLE_REBUILD}`; or use quantization='int8' / 'int4' (ONNX Runtime, "
+            "no compiler)."
+        ) from None
+    _probed.add(key)
 
 
 def _init_backend(lib) -> None:
@@ -190,7 +233,7 @@ class _Context:
 class GGUFModel:
     """EmbeddingGemma from a GGUF file (built from a model folder on first use), run by llama.cpp."""
 
-    def __init__(self, model: str, *, quantization: str | None = None) -> None:
+    def __init__(self, model: str, *, quantization: str | None = None, probe: bool = True) -> None:
         lib = require("llama_cpp", what="quantization='q8_0'/'q4_0' and .gguf models", extra="gguf")
         self._lib = lib
         if model.lower().endswith(_SUFFIX):  # a GGUF file the user has
@@ -202,6 +245,8 @@ class GGUFModel:
             self.source = build(Path(model), quantization or "q8_0")
             runtime = _runtime_copy(self.source)
             table = _table(runtime, self.source)
+        if probe:
+            _probe_on_amx(model, quantization)
         _init_backend(lib)
         self._vocab_model = _Model(lib, self.source, vocab_only=True)
         self._vocab = lib.llama_model_get_vocab(self._vocab_model.handle)

@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .._families import family_of_folder
+from .cpu import CPUINFO, cpu_flags
 from .onnx_calibration import Activations, observe, weight_matmuls
 
 if TYPE_CHECKING:  # onnx_graph imports onnx, which loading a built artifact never needs
@@ -134,19 +135,14 @@ INTEGER_GEMM_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
 """x86 CPU features with which ONNX Runtime's u8 x s8 GEMM sums every product in 32 bits."""
 
 
-def integer_gemm_is_exact(cpuinfo: Path = Path("/proc/cpuinfo"), machine: str | None = None) -> bool:
+def integer_gemm_is_exact(cpuinfo: Path = CPUINFO, machine: str | None = None) -> bool:
     """Whether ONNX Runtime's u8 x s8 integer GEMM is exact on this CPU. On x86 without VNNI or AMX it adds
     pairs of products in 16 bits (``VPMADDUBSW``), which saturate (ONNX Runtime's quantization docs); read
     from ``/proc/cpuinfo``, so other systems, and ARM, which this package has not measured, get the
     block-wise recipe."""
     if (machine or platform.machine()).lower() not in ("x86_64", "amd64"):
         return False
-    try:
-        text = cpuinfo.read_text(errors="replace")
-    except OSError:
-        return False
-    flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), [])
-    return any(flag in flags for flag in INTEGER_GEMM_FLAGS)
+    return not cpu_flags(cpuinfo).isdisjoint(INTEGER_GEMM_FLAGS)
 
 
 _Q8_0 = Blocks(8, 32, absmax=True)
