@@ -114,6 +114,11 @@ class _Settings(BaseModel):
                 raise ValueError(_unknown_message(unknown[0], cls.setting_names()))
         return data
 
+    @field_validator(*_CHOICES, mode="before", check_fields=False)  # those of the fields each model has
+    @classmethod
+    def _check_choice(cls, value: object, info: ValidationInfo) -> str:
+        return _choice(info.field_name, value, _CHOICES[info.field_name])
+
     @classmethod
     def setting_names(cls) -> list[str]:
         """Every keyword this class accepts."""
@@ -246,11 +251,6 @@ class EmbeddingSettings(_Settings, _TitleKey):
                 f"use one of {', '.join(map(str, DIMENSIONS))}."
             )
         return int(value)
-
-    @field_validator(*_CHOICES, mode="before")
-    @classmethod
-    def _check_choice(cls, value: object, info: ValidationInfo) -> str:
-        return _choice(info.field_name, value, _CHOICES[info.field_name])
 
     @field_validator(*_INTEGER_BOUNDS, mode="before")
     @classmethod
@@ -410,11 +410,6 @@ class ChunkingSettings(_Settings, _TitleKey):
                 f"tokenizer={value!r} is not usable: pass the model's local folder or its hub id {DEFAULT_MODEL!r}."
             )
         return value
-
-    @field_validator("task", "model_family", mode="before")
-    @classmethod
-    def _check_choice(cls, value: object, info: ValidationInfo) -> str:
-        return _choice(info.field_name, value, _CHOICES[info.field_name])
 
     @model_validator(mode="after")
     def _check_sizes(self) -> ChunkingSettings:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 CPUINFO = Path("/proc/cpuinfo")
 
 
+@functools.cache  # read on every model load and vector identity; the CPU does not change
 def cpu_flags(cpuinfo: Path = CPUINFO) -> frozenset[str]:
     """The first processor's ``flags`` line (x86); empty where the file is missing or has none."""
     try:

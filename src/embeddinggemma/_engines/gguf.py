@@ -44,7 +44,7 @@ MAX_SEQUENCES = 64
 _init_lock = threading.Lock()
 _initialised = False
 _log_lines: deque[str] = deque(maxlen=20)
-_probed: set[str] = set()
+_probed: set[tuple[str, str | None]] = set()
 """Models (and quantizations) that ran in a child process on this AMX CPU (:func:`_probe_on_amx`)."""
 PORTABLE_REBUILD = 'CMAKE_ARGS="-DGGML_NATIVE=OFF" pip install --no-cache-dir --force-reinstall llama-cpp-python'
 
@@ -129,7 +129,7 @@ def has_amx() -> bool:
 
 def probe(model: str, quantization: str) -> None:
     """Load ``model`` and embed one text, for :func:`in_own_process`: a build that dies does so there."""
-    GGUFModel(model, quantization=quantization or None, probe=False).encode(
+    GGUFModel(model, quantization=quantization or None, probe_first=False).encode(
         ["probe"], max_seq_length=8, batch_size=1, show_progress=False
     )
 
@@ -139,7 +139,7 @@ def _probe_on_amx(model: str, quantization: str | None) -> None:
     llama-cpp-python built there with ``-march=native`` runs an AMX instruction before configuring the
     CPU's tiles and the process dies of SIGILL on its first call (``benchmarks/RESULTS.md``): the child
     dies instead, and the user gets the fix rather than a dead process."""
-    key = f"{model}\0{quantization}"
+    key = (model, quantization)
     if key in _probed or not has_amx():
         return
     try:
@@ -233,7 +233,7 @@ class _Context:
 class GGUFModel:
     """EmbeddingGemma from a GGUF file (built from a model folder on first use), run by llama.cpp."""
 
-    def __init__(self, model: str, *, quantization: str | None = None, probe: bool = True) -> None:
+    def __init__(self, model: str, *, quantization: str | None = None, probe_first: bool = True) -> None:
         lib = require("llama_cpp", what="quantization='q8_0'/'q4_0' and .gguf models", extra="gguf")
         self._lib = lib
         if model.lower().endswith(_SUFFIX):  # a GGUF file the user has
@@ -245,7 +245,7 @@ class GGUFModel:
             self.source = build(Path(model), quantization or "q8_0")
             runtime = _runtime_copy(self.source)
             table = _table(runtime, self.source)
-        if probe:
+        if probe_first:
             _probe_on_amx(model, quantization)
         _init_backend(lib)
         self._vocab_model = _Model(lib, self.source, vocab_only=True)

@@ -72,7 +72,6 @@ class Blocks:
     """8-bit weights with one scale per output column (``block`` 0: the whole input axis) and activations
     rounded to 8 bits per row, multiplied by ONNX Runtime's integer GEMM (``MatMulInteger``, on AMX or VNNI
     where the CPU has them) instead of ``MatMulNBits``."""
-
     outliers: int = 0
     """With ``integer``: the input channels with the largest calibration values, multiplied in float32 apart,
     so that they do not set every row's rounding step (LLM.int8(), Dettmers et al. 2022)."""
@@ -535,14 +534,14 @@ class _IntegerGemm:
     def _round_rows(self, x: str, outliers: int, width: int) -> list[Any]:
         from onnx import helper, numpy_helper
 
-        if not self.tensors:
+        if not self._rounded:  # the first activation: the constants every rounding reads
             self.tensors += [numpy_helper.from_array(value, name) for name, value in _INTEGER_CONSTANTS.items()]
         channels = self._outlier_channels(x, outliers)
         p, source, nodes = f"{x}/int8", x, []
         if len(channels):
             keep = np.ones(width, np.float32)
             keep[channels] = 0
-            self.tensors.append(numpy_helper.from_array(channels, f"{p}.channels"))
+            self._store(f"{p}.channels", channels)
             self._store(f"{p}.keep", keep)
             source = f"{p}.kept"
             nodes += [
