@@ -66,6 +66,12 @@ VARIANTS: dict[str, Recipe] = {
     "int4": RECIPES["int4"],
     "int4 block-wise": BLOCK_WISE["int4"],
     "int4 level 4, integer 8-bit": Recipe("x", Blocks(4, 32, clip=True), dict.fromkeys(_EIGHT_BIT_KINDS, _integer(32))),
+    **{
+        f"int4, {count} outlier channels": Recipe(
+            "x", Blocks(4, 32, accuracy_level=0, clip=True), dict.fromkeys(_EIGHT_BIT_KINDS, _integer(count))
+        )
+        for count in (0, 8, 16)
+    },
 }
 """Recipe name → recipe; the first of each pair of names is what ``quantization=`` builds on a CPU with VNNI."""
 

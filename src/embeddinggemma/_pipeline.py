@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import warnings
 from collections.abc import Generator, Sequence
@@ -266,6 +265,8 @@ class Embedder:
         self, texts: Sequence[str], *, side: Side = "document", titles: Sequence[str | None] | None = None
     ) -> tuple[np.ndarray, TruncationReport]:
         """Coroutine twin of :meth:`embed_with_report`: native async for servers, a worker thread otherwise."""
+        import asyncio  # here, not at the top: a process that never awaits does not load it (~7 MB)
+
         prompted = self._prepare(texts, side, titles)
         if not prompted:
             return self._empty()

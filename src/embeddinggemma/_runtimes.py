@@ -140,7 +140,7 @@ def weights_identity(spec: RuntimeSpec, settings: EmbeddingSettings) -> dict[str
     content = fingerprint(path) if path.is_file() else source_fingerprint(path)
     assert spec.engine is not None
     module = importlib.import_module(engine(spec.engine).module) if spec.quantization else None
-    recipe = getattr(module, "recipe_name", None)  # an engine whose build depends on the CPU names it
+    recipe = getattr(module, "recipe_of", None)  # an engine whose build depends on the CPU describes it
     return {
         "engine": spec.engine,
         "quantization": spec.quantization,

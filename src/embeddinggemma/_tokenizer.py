@@ -2,8 +2,9 @@
 
 ``transformers.AutoTokenizer`` on EmbeddingGemma gives ``<bos> text <eos>``, with ``tokenizers``
 running ``tokenizer.json`` (33 MB: 262,144 pieces, 514,906 merges). Loading that costs ~290 MB of RSS
-(~370 MB at peak) and ~1.5 s. SentencePiece on the 4.7 MB ``tokenizer.model`` costs ~46 MB and
-~0.1 s, and gives the same ids once this module does what ``tokenizers`` does around the model:
+(~370 MB at peak) and ~1.5 s. SentencePiece reads the 4.7 MB ``tokenizer.model`` (and checks it) in ~0.1 s;
+its BPE then runs on compact tables (``_bpe``: ~12 MB, where the loaded ``SentencePieceProcessor`` holds
+~46 MB), and gives the same ids once this module does what ``tokenizers`` does around the model:
 
 * added tokens (``<bos>``, ``<start_of_turn>``, ``<image_soft_token>``, ``\\n`` and ``\\t`` runs,
   ``<b>``, ``<unused0>``, ...: 6,415 of them) are cut out of the raw text first, leftmost-longest,
@@ -26,7 +27,6 @@ handed back to the system.
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 import threading
@@ -34,6 +34,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ._bpe import CompactBpe
 from ._errors import ModelLoadError
 
 TOKENIZER_MODEL = "tokenizer.model"
@@ -112,15 +113,18 @@ class Tokenizer:
                 f"SentencePiece could not load {str(model_file)!r}: {exc}. The file is damaged or cut short: "
                 f"{_REDOWNLOAD}."
             ) from exc
-        problem = _mismatch(sp, added)
+        bpe = CompactBpe.from_processor(sp)
+        if isinstance(bpe, str):
+            return f"{TOKENIZER_MODEL}: {bpe}"
+        problem = _mismatch(sp, added, bpe.user_defined)
         if problem:
             return problem
-        self._sp = sp
+        del sp  # its parsed model is ~46 MB; the compact tables ~10
+        _trim_heap()
+        self._bpe = bpe
         self._added = added
         self._split = re.compile(f"({_trie_pattern(added)})").split
         self._prefix, self._suffix = prefix, suffix
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-        self._threads = max(1, min(8, cores or 1))
         return None
 
     def _load_tokenizers(self) -> None:
@@ -210,11 +214,8 @@ class Tokenizer:
                     plan.append(len(segments))
                     segments.append(part)
             plans.append(plan)
-        encode = self._sp.encode
-        if len(segments) >= 64:  # a batch call starts threads (~0.1 ms): worth it for many segments
-            encoded = encode(segments, out_type=int, num_threads=self._threads)
-        else:
-            encoded = [encode(segment, out_type=int) for segment in segments]
+        encode = self._bpe.encode
+        encoded = [encode(segment) for segment in segments]
         bodies = []
         for plan in plans:
             if isinstance(plan, int):
@@ -364,7 +365,7 @@ def _added_token(entry: Any, token_id: Any, source: str) -> str | None:
     return None
 
 
-def _mismatch(sp: Any, added: dict[str, int]) -> str | None:
+def _mismatch(sp: Any, added: dict[str, int], user_defined: Sequence[str]) -> str | None:
     """Why the SentencePiece model is not the one the added tokens and Gemma's pipeline expect, or None."""
     size = sp.get_piece_size()
     for content, token_id in added.items():
@@ -372,13 +373,11 @@ def _mismatch(sp: Any, added: dict[str, int]) -> str | None:
             return f"the added token {content!r} has id {token_id}, {sp.id_to_piece(token_id)!r} in {TOKENIZER_MODEL}"
         if token_id >= size and sp.piece_to_id(content) != sp.unk_id():
             return f"the added token {content!r} (id {token_id}) is also a piece of {TOKENIZER_MODEL}"
-    # SentencePiece matches its user-defined pieces (score +0.0) in the text as tokenizers matches added
-    # tokens, so each must be one; the first ordinary BPE piece scores -0.0.
-    score, special = sp.get_score, (sp.is_control, sp.is_unknown, sp.is_byte, sp.is_unused)
-    for i in range(size):
-        if score(i) == 0.0 and math.copysign(1.0, score(i)) > 0 and not any(test(i) for test in special):
-            if sp.id_to_piece(i) not in added:
-                return f"the user-defined piece {sp.id_to_piece(i)!r} of {TOKENIZER_MODEL} is not an added token"
+    # SentencePiece matches its user-defined pieces in the text as tokenizers matches added tokens, so
+    # each must be one.
+    for piece in user_defined:
+        if piece not in added:
+            return f"the user-defined piece {piece!r} of {TOKENIZER_MODEL} is not an added token"
     spelled = bytearray()
     for i in sp.encode(_PROBE, out_type=int):
         piece = sp.id_to_piece(i)

@@ -15,7 +15,17 @@ from _support.eval_data import sts_eval_dir
 
 from benchmarks import _harness, kernels, mixed_modes, quality, recipes, reindex, scale_out, throughput, vector_index
 
-SCRIPTS = ("throughput", "quality", "reindex", "scale_out", "mixed_modes", "vector_index", "recipes", "kernels")
+SCRIPTS = (
+    "throughput",
+    "quality",
+    "reindex",
+    "scale_out",
+    "mixed_modes",
+    "vector_index",
+    "recipes",
+    "kernels",
+    "tokenizer",
+)
 
 
 def _assert_machine(machine: dict) -> None:

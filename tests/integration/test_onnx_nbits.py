@@ -160,7 +160,7 @@ def test_without_vnni_int8_is_block_wise_and_an_artifact_from_another_cpu_is_reb
     core = Embedder(model=private_tiny, quantization="int8")
     vectors = np.array(core.embed(TEXTS))
     assert cosines(vectors, reference(private_tiny, core.prompt(TEXTS, "document"))).min() > TINY_FLOOR
-    assert core.vector_identity["recipe"] == "int8 block-wise"
+    assert core.vector_identity["recipe"] == onnx_nbits.BLOCK_WISE["int8"].recipe()
     namespace = core.cache_namespace
     # the folder moved to a CPU with VNNI (a shared cache): rebuilt with the integer GEMM, not reused, and
     # its vectors are named apart, so no cache or index mixes the two
@@ -169,7 +169,31 @@ def test_without_vnni_int8_is_block_wise_and_an_artifact_from_another_cpu_is_reb
     graph = onnx.load(str(artifact), load_external_data=False).graph
     assert "MatMulInteger" in {n.op_type for n in graph.node}
     moved = Embedder(model=private_tiny, quantization="int8")
-    assert moved.vector_identity["recipe"] == "int8" and moved.cache_namespace != namespace
+    assert moved.vector_identity["recipe"]["name"] == "int8" and moved.cache_namespace != namespace
+
+
+def test_a_recipe_changed_under_its_name_names_its_vectors_apart(private_tiny, monkeypatch):
+    """A new version of a recipe that keeps its name (as int4 did when it went from 32 float32 channels to 8)
+    rebuilds the artifact, and its vectors get another identity, so no cache or index reuses the old ones."""
+    from dataclasses import replace
+
+    from embeddinggemma import Embedder
+    from embeddinggemma._engines import onnx_nbits
+    from embeddinggemma.quantize import build_onnx
+
+    monkeypatch.setattr(onnx_nbits, "integer_gemm_is_exact", lambda: True)
+    artifact = build_onnx(private_tiny, "int8")
+    namespace = Embedder(model=private_tiny, quantization="int8").cache_namespace
+    old = onnx_nbits.RECIPES["int8"]
+    changed = replace(old, default=replace(old.default, outliers=old.default.outliers // 2))
+    monkeypatch.setitem(onnx_nbits.RECIPES, "int8", changed)
+    monkeypatch.setitem(onnx_nbits.RECIPES_BY_NAME, changed.name, changed)
+    assert changed.name == old.name and build_onnx(private_tiny, "int8") == artifact
+    manifest = json.loads(artifact.with_name(artifact.name + ".json").read_text())
+    assert manifest["recipe"] == changed.recipe() != old.recipe()
+    after = Embedder(model=private_tiny, quantization="int8")
+    assert after.vector_identity["recipe"] == changed.recipe()
+    assert after.cache_namespace != namespace
 
 
 @pytest.mark.parametrize("quantization", MODES)

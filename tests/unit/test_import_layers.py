@@ -26,7 +26,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         ),
     ),
     ("settings", ("embeddinggemma._settings",)),
-    ("tokenizer and chunker", ("embeddinggemma._tokenizer", "embeddinggemma._chunking")),
+    ("tokenizer and chunker", ("embeddinggemma._bpe", "embeddinggemma._tokenizer", "embeddinggemma._chunking")),
     ("engines and servers", ("embeddinggemma._engines", "embeddinggemma._engines.*", "embeddinggemma._servers*")),
     ("runtime resolution", ("embeddinggemma._runtimes",)),
     ("pipeline", ("embeddinggemma._pipeline",)),

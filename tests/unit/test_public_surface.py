@@ -134,3 +134,29 @@ def test_the_version_has_one_source():
     import embeddinggemma
 
     assert embeddinggemma.__version__ == metadata.version("embeddinggemma")
+
+
+def test_embedding_alone_does_not_load_langchains_splitters_or_runnables():
+    """``from langchain_embeddinggemma import EmbeddingGemmaEmbeddings`` loads neither the text splitters nor
+    the runnables behind the retriever (~28 MB of RSS), and ``import embeddinggemma`` no asyncio (~3 MB); the
+    other names still import."""
+    import subprocess
+    import sys
+
+    heavy = ("langchain_text_splitters", "langchain_core.retrievers", "langchain_core.runnables.base")
+    code = (
+        "import sys\n"
+        "import embeddinggemma\n"
+        "assert 'asyncio' not in sys.modules\n"
+        "from langchain_embeddinggemma import EmbeddingGemmaEmbeddings\n"
+        f"print([name for name in {heavy!r} if name in sys.modules])\n"
+        "from langchain_embeddinggemma import EmbeddingGemmaRetriever, EmbeddingGemmaTextSplitter\n"
+        "import langchain_embeddinggemma as package\n"
+        "print(sorted(set(package.__all__) - set(dir(package))), EmbeddingGemmaTextSplitter.__module__)\n"
+        "package.NoSuchName\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    loaded, names = done.stdout.splitlines()
+    assert loaded == "[]", f"importing the embeddings class loaded {loaded}"
+    assert names == "[] langchain_embeddinggemma._splitter"
+    assert "has no attribute 'NoSuchName'" in done.stderr

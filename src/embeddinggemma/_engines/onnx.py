@@ -96,9 +96,10 @@ def write_quantized(folder: str, temporary: str, target: str, recipe_name: str) 
     write_int8_table(source, final)
 
 
-def recipe_name(spec: RuntimeSpec) -> str | None:
-    """How ``spec``'s quantized graph is built, which depends on the CPU: part of its vectors' identity."""
-    return recipe_for(Path(spec.model), spec.quantization).name if spec.quantization in RECIPES else None
+def recipe_of(spec: RuntimeSpec) -> dict[str, object] | None:
+    """How ``spec``'s quantized graph is built (it depends on the CPU), as its manifest records it: part of its
+    vectors' identity, so that no vector of another recipe, or of an earlier version of this one, is reused."""
+    return recipe_for(Path(spec.model), spec.quantization).recipe() if spec.quantization in RECIPES else None
 
 
 def load(spec: RuntimeSpec) -> OnnxModel:
