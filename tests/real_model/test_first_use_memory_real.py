@@ -15,9 +15,9 @@ import pytest
 
 BUILD_PEAK_MB = 1200
 """Issue 22's bound on a build's own peak (``VmHWM`` of the building process)."""
-USER_PROCESS_MB = {"int8": 330, "int4": 290, "q8_0": 270, "q4_0": 240}
-"""The user's process after first use: RSS after loading a prebuilt artifact (288 / 248 / 236 / 200 MB in
-``benchmarks/RESULTS.md``) plus 10-20%."""
+USER_PROCESS_MB = {"int8": 260, "int4": 215, "q8_0": 255, "q4_0": 215}
+"""The user's process after first use: RSS after loading a prebuilt artifact with ``Embedder`` alone (223 / 184
+/ 221 / 185 MB on 2026-12-05) plus 15%."""
 MEASURE = """
 import json, resource, sys
 from embeddinggemma import Embedder
