@@ -1,4 +1,4 @@
-"""SentencePiece's BPE encoding in compact tables: ``SentencePieceProcessor.encode``'s ids in ~10 MB.
+"""SentencePiece's BPE encoding in compact tables: ``SentencePieceProcessor.encode``'s ids in ~13 MB.
 
 A loaded ``SentencePieceProcessor`` of Gemma's 262,144 pieces holds ~46 MB (the parsed model: an object and
 a string per piece, and a hash map over them). This module keeps the pieces as one UTF-8 blob with CRC-32
@@ -27,7 +27,9 @@ from typing import Any
 
 SPACE = "\u2581"
 MEMO_WORDS = 8192
-"""Words whose ids are kept (about 1 MB); the memo starts over when full."""
+MEMO_CHARS = 64
+"""Up to ``MEMO_WORDS`` words of at most ``MEMO_CHARS`` characters keep their ids (about 1 MB at most); the memo
+starts over when full. Longer words (a base64 line is one word) are encoded every time."""
 
 
 class CompactBpe:
@@ -101,6 +103,9 @@ class CompactBpe:
         memo = self._memo
         ids: list[int] = []
         for word in self._words(text.replace(" ", SPACE)):
+            if len(word) > MEMO_CHARS:
+                ids.extend(self._encode_word(word))
+                continue
             found = memo.get(word)
             if found is None:
                 if len(memo) >= MEMO_WORDS:

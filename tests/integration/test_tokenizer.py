@@ -17,6 +17,7 @@ import pytest
 from _support.tokenizer_checks import (
     LENGTHS,
     PROMPT_PREFIXES,
+    UNCUT,
     assert_same,
     fuzz_texts,
     hard_texts,
@@ -116,6 +117,25 @@ def test_gemma_like_model_runs_sentencepiece_with_the_same_ids(gemma_like):
     assert_same(tok, gemma_like, [PROMPT_PREFIXES[1] + text for text in texts], what="gemma-like prompted", count=False)
     for n in LENGTHS:
         assert_same(tok, gemma_like, short(hard_texts()) + fuzz_texts(300, seed=4), n, what="gemma-like truncation")
+
+
+def test_the_memo_of_words_stays_bounded_and_changes_no_id(gemma_like):
+    """The compact BPE remembers short words only, and at most MEMO_WORDS of them: a stream of distinct words
+    or one long base64 line does not grow it without bound, and ids from the memo equal fresh ones."""
+    import base64
+    import random
+
+    from embeddinggemma import _bpe
+
+    tok = Tokenizer(gemma_like)  # a tokenizer of its own: its memo starts empty
+    rnd = random.Random(5)
+    words = [" ".join(f"w{rnd.randrange(10**9)}" for _ in range(50)) for _ in range(_bpe.MEMO_WORDS // 25)]
+    long_line = base64.b64encode(rnd.randbytes(30_000)).decode()
+    first = tok.encode([*words, long_line], UNCUT)
+    memo = tok._bpe._memo
+    assert 0 < len(memo) <= _bpe.MEMO_WORDS and max(map(len, memo)) <= _bpe.MEMO_CHARS
+    assert tok.encode([*words, long_line], UNCUT) == first  # the second time, short words come from the memo
+    assert_same(tok, gemma_like, [*words[:20], long_line], what="memo")
 
 
 def test_works_with_torch_and_transformers_blocked(tiny_model, gemma_like):
