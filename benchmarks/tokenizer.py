@@ -54,7 +54,10 @@ PASSAGE_CHARS = 2000
 
 
 def corpora(eval_folder: Path, short: int) -> dict[str, list[str]]:
-    sentences = distinct_sentences(eval_folder / "stsbenchmark" / "pairs.tsv")[:short]
+    pairs = eval_folder / "stsbenchmark" / "pairs.tsv"
+    sentences = distinct_sentences(pairs)[:short]
+    if not sentences:
+        raise SystemExit(f"no STSBenchmark sentences in {pairs}: pass --eval-dir (the folder of the STS sets)")
     prose = "\n\n".join(document.text for document in read_documents(SAMPLE_DOCS))
     passages = [prose[i : i + PASSAGE_CHARS] for i in range(0, len(prose), PASSAGE_CHARS)]
     return {"short": sentences, "long": passages}

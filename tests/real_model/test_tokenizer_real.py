@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from _support.eval_data import sts_eval_dir
 from _support.tokenizer_checks import (
     EVAL,
     LENGTHS,
@@ -134,7 +135,9 @@ def test_tokenizer_benchmark_runs_and_ours_is_the_light_one(real_model, tmp_path
 
     out = tmp_path / "tokenizer.json"
     argv = ["--model", real_model, "--short", "40", "--seconds", "0.01", "--json", str(out)]
-    assert bench.main(argv) == 0
+    with pytest.raises(SystemExit, match="no STSBenchmark sentences"):
+        bench.main([*argv, "--eval-dir", str(tmp_path / "nowhere")])
+    assert bench.main([*argv, "--eval-dir", str(sts_eval_dir(tmp_path / "eval"))]) == 0
     rows = {row["implementation"]: row for row in json.loads(out.read_text())["rows"]}
     assert set(rows) == set(bench.IMPLEMENTATIONS) and not any("error" in row for row in rows.values())
     for name, row in rows.items():
