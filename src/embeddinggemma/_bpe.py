@@ -52,10 +52,13 @@ class CompactBpe:
         for piece in sorted(user_defined, key=len, reverse=True):
             longest_first.setdefault(piece[0], []).append(piece)
         self._user_defined = longest_first
-        self.user_defined = tuple(user_defined)
-        """The user-defined pieces (SentencePiece matches them whole in the text)."""
         self._words = re.compile(f"(?<=[^{re.escape(SPACE + ''.join(sorted(sticky)))}])(?={SPACE})").split
         self._memo: dict[str, tuple[int, ...]] = {}
+
+    @property
+    def user_defined(self) -> list[str]:
+        """The user-defined pieces (SentencePiece matches them whole in the text)."""
+        return [piece for pieces in self._user_defined.values() for piece in pieces]
 
     @classmethod
     def from_processor(cls, sp: Any) -> CompactBpe | str:
@@ -70,7 +73,8 @@ class CompactBpe:
         if any(sp.is_unused(every)):
             return "it has unused pieces (a case SentencePiece resegments)"
         scores = array("f", sp.get_score(every))
-        flags = zip(sp.is_byte(every), sp.is_control(every), sp.is_unknown(every), strict=True)
+        is_byte = sp.is_byte(every)
+        flags = zip(is_byte, sp.is_control(every), sp.is_unknown(every), strict=True)
         special = [any(of_piece) for of_piece in flags]  # never merged: byte, control and unknown pieces
         blob, offsets, keys = bytearray(), array("i", [0]), array("I")
         user_defined: list[str] = []
@@ -82,7 +86,7 @@ class CompactBpe:
             offsets.append(len(blob))
             keys.append(zlib.crc32(encoded))
             if special[i]:
-                if sp.is_byte(i):
+                if is_byte[i]:
                     byte_ids[int(piece[3:5], 16)] = i
                 continue
             # A user-defined piece scores +0.0; the first ordinary BPE piece scores -0.0.

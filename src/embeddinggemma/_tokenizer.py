@@ -2,9 +2,10 @@
 
 ``transformers.AutoTokenizer`` on EmbeddingGemma gives ``<bos> text <eos>``, with ``tokenizers``
 running ``tokenizer.json`` (33 MB: 262,144 pieces, 514,906 merges). Loading that costs ~290 MB of RSS
-(~370 MB at peak) and ~1.5 s. SentencePiece reads the 4.7 MB ``tokenizer.model`` (and checks it) in ~0.1 s;
-its BPE then runs on compact tables (``_bpe``: ~12 MB, where the loaded ``SentencePieceProcessor`` holds
-~46 MB), and gives the same ids once this module does what ``tokenizers`` does around the model:
+(~370 MB at peak) and ~1.5 s. SentencePiece reads the 4.7 MB ``tokenizer.model`` and this module copies its
+pieces into compact tables (``_bpe``: ~13 MB, where the loaded ``SentencePieceProcessor`` holds ~46 MB) in
+~0.4 s; its BPE run on those tables gives the same ids once this module does what ``tokenizers`` does around
+the model:
 
 * added tokens (``<bos>``, ``<start_of_turn>``, ``<image_soft_token>``, ``\\n`` and ``\\t`` runs,
   ``<b>``, ``<unused0>``, ...: 6,415 of them) are cut out of the raw text first, leftmost-longest,
@@ -119,7 +120,7 @@ class Tokenizer:
         problem = _mismatch(sp, added, bpe.user_defined)
         if problem:
             return problem
-        del sp  # its parsed model is ~46 MB; the compact tables ~10
+        del sp  # its parsed model is ~46 MB; the compact tables ~13
         _trim_heap()
         self._bpe = bpe
         self._added = added
